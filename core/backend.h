@@ -1,0 +1,102 @@
+/* backend.h - the internal vtable of compute ops that the model is written
+ * against. The layer sequence (model.c) calls only these; a backend (cpu,
+ * cuda) supplies them and nothing else.
+ *
+ * Buffers are device buffers obtained from the same backend's alloc(). Shapes
+ * are row-major. Parameter-gradient outputs (dw, db, dwte, dwpe) ACCUMULATE
+ * (+=); activation-gradient outputs OVERWRITE unless said otherwise. A backend
+ * may store activations in a narrower format internally: the model never
+ * dereferences an activation buffer, it only hands it back to the same
+ * backend's ops or copies it out with to_host(). Parameters, gradients and
+ * optimizer moments are fp32 everywhere. */
+#ifndef CLPT_BACKEND_H
+#define CLPT_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct clpt_backend clpt_backend;
+
+struct clpt_backend {
+    const char *name;
+
+    /* ---- memory ------------------------------------------------------ */
+    void *(*alloc)(size_t bytes);                 /* zero-filled; NULL on failure */
+    void (*free)(void *p);
+    void (*to_device)(void *dst, const void *src, size_t bytes);
+    void (*to_host)(void *dst, const void *src, size_t bytes);
+    void (*copy)(void *dst, const void *src, size_t bytes); /* device to device */
+    void (*sync)(void);
+
+    /* ---- layers -------------------------------------------------------- */
+    /* out (B,T,C) = wte[tokens] + wpe[t] */
+    void (*encoder_forward)(float *out, const int *tokens, const float *wte,
+                            const float *wpe, int B, int T, int C);
+    void (*encoder_backward)(float *dwte, float *dwpe, const float *dout,
+                             const int *tokens, int B, int T, int C);
+    /* out (N,C), mean/rstd (N) saved for backward */
+    void (*layernorm_forward)(float *out, float *mean, float *rstd,
+                              const float *inp, const float *w, const float *b,
+                              int N, int C, float eps);
+    /* dinp ACCUMULATES (+=): the residual stream's gradient flows through it */
+    void (*layernorm_backward)(float *dinp, float *dw, float *db,
+                               const float *dout, const float *inp,
+                               const float *w, const float *mean,
+                               const float *rstd, int N, int C);
+    /* out (N,OUT) = beta*out + inp (N,IN) @ w (IN,OUT) + bias (OUT or NULL).
+     * w is in Hugging Face Conv1D layout [in, out]. beta is 0 or 1. */
+    void (*matmul_forward)(float *out, const float *inp, const float *w,
+                           const float *bias, int N, int IN, int OUT, float beta);
+    /* dinp (N,IN) = dout @ w^T (overwrite); dw += inp^T @ dout; dbias += sum dout */
+    void (*matmul_backward)(float *dinp, float *dw, float *dbias,
+                            const float *dout, const float *inp, const float *w,
+                            int N, int IN, int OUT);
+    /* causal multi-head attention. qkv (B,T,3C) = [q|k|v]; out (B,T,C);
+     * lse (B,NH,T) = log-sum-exp of each softmax row, kept for backward,
+     * which recomputes the probabilities (no (T,T) tensor is stored). */
+    void (*attention_forward)(float *out, float *lse, const float *qkv,
+                              int B, int T, int C, int NH);
+    void (*attention_backward)(float *dqkv, const float *dout, const float *qkv,
+                               const float *out, const float *lse,
+                               int B, int T, int C, int NH);
+    void (*gelu_forward)(float *out, const float *inp, size_t n); /* tanh approx */
+    /* dinp = dout * gelu'(inp); dinp may alias dout */
+    void (*gelu_backward)(float *dinp, const float *inp, const float *dout, size_t n);
+    /* Fused tied-embedding classifier over N rows of inp (N,C) against
+     * wte (V,C): logits, softmax and cross-entropy without storing an (N,V)
+     * tensor. losses (N) = -log p(target). If dinp is non-NULL: dinp (N,C) =
+     * dscale * dL/dinp (overwrite) and dwte += dscale * dL/dwte. ranks (N) if
+     * non-NULL: 1 + number of vocabulary entries whose logit exceeds the
+     * target's. All outputs are device buffers. */
+    void (*classifier)(float *losses, int *ranks, float *dinp, float *dwte,
+                       const float *inp, const float *wte, const int *targets,
+                       int N, int C, int V, float dscale);
+    /* logits (N,V) = inp (N,C) @ wte^T, for tests and inspection */
+    void (*logits)(float *out, const float *inp, const float *wte, int N, int C, int V);
+
+    /* ---- optimizer ------------------------------------------------------- */
+    /* PyTorch AdamW on n elements: p *= 1 - lr*wd; g' = g*gscale;
+     * m = b1 m + (1-b1) g'; v = b2 v + (1-b2) g'^2;
+     * p -= lr * (m/bc1) / (sqrt(v/bc2) + eps), bc = 1 - beta^t. */
+    void (*adamw)(float *p, const float *g, float *m, float *v, size_t n,
+                  float lr, float b1, float b2, float eps, float wd,
+                  float bc1, float bc2, float gscale);
+
+    /* ---- vector algebra over parameter-sized buffers ---------------------- */
+    void (*fill)(float *x, float a, size_t n);
+    void (*axpy)(float *y, float a, const float *x, size_t n);      /* y += a x */
+    void (*scale)(float *x, float a, size_t n);                     /* x *= a */
+    double (*dot)(const float *x, const float *y, size_t n);
+    void (*mul_acc)(float *y, float a, const float *x1, const float *x2, size_t n); /* y += a x1 x2 */
+    void (*sq_acc)(float *y, float a, const float *x, size_t n);    /* y += a x^2 */
+};
+
+/* The CPU reference backend; always built. */
+const clpt_backend *clpt_backend_cpu(void);
+
+/* Backend by name ("cpu", "cuda", "auto"). "auto" picks cuda when it is built
+ * and a GPU is present, else cpu (saying so once on stderr). Returns NULL and
+ * sets the error message for an unknown or unavailable name. */
+const clpt_backend *clpt_backend_get(const char *name);
+
+#endif
