@@ -1,0 +1,60 @@
+/* fsutil.h - small POSIX file-system helpers for durable, crash-safe writes.
+ *
+ * A file written with clpt_afile is either the old version or the complete
+ * new one after a crash at any moment: bytes go to a temporary file in the
+ * same directory (same file system, so rename() is atomic), which is
+ * fsync'ed, renamed over the target, and the directory is fsync'ed so the
+ * rename itself is durable. All functions return 0 or a negative CLPT_E*
+ * code with a message naming the path. */
+#ifndef CLPT_FSUTIL_H
+#define CLPT_FSUTIL_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* An atomic file being written. Open with clpt_afile_open(), write to `fp`
+ * (plain stdio), then exactly one of clpt_afile_commit() / clpt_afile_abort().
+ * Both release everything the struct holds. */
+typedef struct clpt_afile {
+    FILE *fp;     /* write here; owned by the struct */
+    char *path;   /* final path (owned copy) */
+    char *tmp;    /* temporary path "<path>.tmp.XXXXXX" (owned) */
+} clpt_afile;
+
+int clpt_afile_open(clpt_afile *f, const char *path);
+/* Flush, fsync, close, rename over `path`, fsync the directory. On failure
+ * the temporary file is removed and `path` is left as it was. */
+int clpt_afile_commit(clpt_afile *f);
+/* Close and remove the temporary file; `path` is untouched. Safe on a
+ * zeroed or already-finished struct. */
+void clpt_afile_abort(clpt_afile *f);
+
+/* Write `n` bytes to `path` atomically (the clpt_afile protocol). */
+int clpt_fs_write_atomic(const char *path, const void *data, size_t n);
+
+/* Read a whole regular file into a NUL-terminated buffer (caller frees with
+ * free()). Files larger than `max_bytes` are refused (CLPT_EFORMAT).
+ * *len (may be NULL) receives the length without the NUL. */
+int clpt_fs_read_file(const char *path, size_t max_bytes, char **out, size_t *len);
+
+/* fsync a directory so that entries created/renamed in it are durable. */
+int clpt_fs_fsync_dir(const char *dir);
+/* fsync the directory holding `path` ("." when it has no slash). */
+int clpt_fs_fsync_parent(const char *path);
+
+/* mkdir -p with mode 0777 (before umask). Existing directories are fine. */
+int clpt_fs_mkdir_p(const char *path);
+
+/* Remove a file or a directory tree. Symbolic links are removed, never
+ * followed. A missing path is success. */
+int clpt_fs_remove_tree(const char *path);
+
+/* 1 if `path` exists (any type; links not followed), else 0. */
+int clpt_fs_exists(const char *path);
+/* 1 if `path` is a directory (links followed), else 0. */
+int clpt_fs_is_dir(const char *path);
+
+/* "<a>/<b>" in a malloc'ed string (caller frees); NULL on allocation failure. */
+char *clpt_fs_join(const char *a, const char *b);
+
+#endif
