@@ -36,7 +36,9 @@ static int paths_make(ckpt_paths *p, const char *dir)
     memset(p, 0, sizeof *p);
     size_t n = strlen(dir);
     while (n > 1 && dir[n - 1] == '/') n--;
-    if (n == 0 || (n == 1 && dir[0] == '/') || (n == 1 && dir[0] == '.'))
+    if (n == 0 || (n == 1 && (dir[0] == '/' || dir[0] == '.')) ||
+        (n == 2 && !strncmp(dir, "..", 2)) || (n >= 3 && !strncmp(dir + n - 3, "/..", 3)) ||
+        (n >= 2 && !strncmp(dir + n - 2, "/.", 2)))
         return clpt_err(CLPT_EINVAL, "checkpoint: bad directory name '%s'", dir);
     p->dir = malloc(n + 1);
     p->tmp = malloc(n + 5);

@@ -377,6 +377,8 @@ static void test_recovery(void)
 
     /* nothing at all: recover is a no-op, loading names the missing file */
     CHECK(clpt_ckpt_recover(TDIR "/none") == 0);
+    CHECK(clpt_ckpt_save(a, "/", NULL, 0) == CLPT_EINVAL && clpt_ckpt_save(a, "x/..", NULL, 0) ==
+          CLPT_EINVAL && clpt_ckpt_save(a, ".", NULL, 0) == CLPT_EINVAL);
     CHECK(clpt_ckpt_load_weights(b, TDIR "/none") == CLPT_EIO);
     CHECK(contains(clpt_errmsg(), "none/model.safetensors"));
     clpt_model_free(a);
@@ -417,25 +419,26 @@ static void test_kill_during_save(void)
     cJSON_Delete(st0);
     fflush(NULL);
     clpt_rng r;
-    clpt_rng_seed(&r, (uint64_t)time(NULL));
-    for (int round = 0; round < 25; round++) {
+    unsigned long long seed = (unsigned long long)time(NULL);
+    clpt_rng_seed(&r, seed);
+    for (int round = 0; round < 200; round++) {
         pid_t pid = fork();
         if (pid == 0) child_saves(m, dir);
-        struct timespec ts = {0, (long)(clpt_rng_below(&r, 30000) * 1000)}; /* < 30 ms */
+        struct timespec ts = {0, (long)(clpt_rng_below(&r, 5000) * 1000)}; /* < 5 ms */
         nanosleep(&ts, NULL);
         kill(pid, SIGKILL);
         int status;
         waitpid(pid, &status, 0);
         CHECK_MSG(!(WIFEXITED(status) && WEXITSTATUS(status) == 3), "save failed in child");
         int rc = clpt_ckpt_load_weights(b, dir);
-        CHECK_MSG(rc == 0, "round %d: %s", round, clpt_errmsg());
+        CHECK_MSG(rc == 0, "round %d (seed %llu): %s", round, seed, clpt_errmsg());
         cJSON *st = NULL;
         rc = clpt_ckpt_load_state(dir, &st);
         CHECK_MSG(rc == 0 && st, "round %d: state: %s", round, clpt_errmsg());
         const cJSON *v = cJSON_GetObjectItem(st, "version");
         float *p = host_slab(b, clpt_model_params(b));
-        CHECK_MSG(v && p[0] == (float)v->valuedouble, "round %d: weights v%g, state v%g", round,
-                  p[0], v ? v->valuedouble : -1);
+        CHECK_MSG(v && p[0] == (float)v->valuedouble, "round %d (seed %llu): weights v%g, "
+                  "state v%g", round, seed, p[0], v ? v->valuedouble : -1);
         free(p);
         cJSON_Delete(st);
         CHECK(clpt_ckpt_recover(dir) == 0);
