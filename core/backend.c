@@ -19,7 +19,7 @@ const clpt_backend *clpt_backend_get(const char *name)
         const clpt_backend *be = clpt_backend_cuda();
         if (be) return be;
         if (!strcmp(name, "cuda")) {
-            clpt_err(CLPT_EUNSUP, "backend cuda: no usable GPU (%s)", clpt_errmsg());
+            clpt_err_wrap(CLPT_EUNSUP, "backend cuda: no usable GPU: ");
             return NULL;
         }
         fprintf(stderr, "clpt: no GPU available, using the CPU backend\n");

@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# bench/device.sh - the one script a GPU session runs: build clpt with the
+# CUDA backend for the GPU present, run the tests labelled `cuda`, then
+# benchmark GPT-2 124M..1.5B training and evaluation, and write a Markdown
+# table and the raw logs under $OUT. Each step is time-boxed and a failing
+# step is logged and skipped, so one run always ends with a summary.
+#
+# On the GPU machine, from the repository root (about 6-8 minutes):
+#     bench/device.sh                 build, test, benchmark
+#     bench/device.sh build test      only those phases (also: bench, sanitize)
+# Environment: OUT (default ./out-device); CLPT_CUDA_ARCH (default: the GPU's
+# compute capability, e.g. 90); CLPT_DEVICE_BUDGET (seconds after which the
+# remaining benchmarks are skipped, default 450); CLPT_DEVICE_QUICK=1 (124M
+# only); CLPT_DEVICE_FORCE_DEPS=1 (use build-deps/ even if the system has
+# the libraries; for testing the fallback).
+#
+# The device image may lack clpt's build dependencies (OpenBLAS, inih, cJSON,
+# Lua 5.4, zlib, pkg-config) and cannot download them. Fetch them HERE first:
+#     bench/device.sh fetch-deps      .deb files into build-deps/ (git-ignored)
+# and name build-deps in the run's carry; they are unpacked under
+# /tmp/clpt-deps there (never over the system) and used only if needed.
+#
+# $OUT receives five files (the device tool returns at most eight):
+# summary.md, gpu.txt, build.log, tests.log, bench.log.
+set -u -o pipefail
+cd "$(dirname "$0")/.." || exit 1
+ROOT=$PWD
+OUT=${OUT:-$ROOT/out-device}
+BUILD=$ROOT/build-device
+DEPS=/tmp/clpt-deps
+BUDGET=${CLPT_DEVICE_BUDGET:-450}
+DEB_PKGS="libopenblas-openmp-dev libopenblas-dev libopenblas0-openmp libinih-dev libinih1
+  libcjson-dev libcjson1 liblua5.4-dev liblua5.4-0 zlib1g-dev zlib1g pkgconf pkgconf-bin
+  libpkgconf3 pkg-config libgfortran5 libquadmath0"
+
+# ---- fetch-deps: runs on the development machine, not the GPU one ------------
+if [ "${1:-}" = fetch-deps ]; then
+  mkdir -p build-deps && cd build-deps || exit 1
+  # shellcheck disable=SC2086
+  apt-get download $DEB_PKGS || exit 1
+  echo "build-deps/: $(ls ./*.deb | wc -l) packages, $(du -sh . | cut -f1); carry [\"build-deps\"]"
+  exit 0
+fi
+
+mkdir -p "$OUT"
+SUMMARY=$OUT/summary.md
+: >"$OUT/bench.log"
+START=$SECONDS
+elapsed() { echo $((SECONDS - START)); }
+note() { echo "$*" | tee -a "$OUT/steps.txt"; }
+: >"$OUT/steps.txt"
+
+# ---- environment ------------------------------------------------------------------
+gpu_info() {
+  {
+    echo "date: $(date -u +%FT%TZ)"
+    nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap,clocks.sm,clocks.max.sm,power.limit \
+      --format=csv 2>&1
+    nvidia-smi 2>&1 | head -20
+    echo; nvcc --version 2>&1 | tail -2
+    echo; cmake --version 2>&1 | head -1
+    echo "cpus: $(nproc)"; git -C "$ROOT" log --oneline -1 2>&1
+  } >"$OUT/gpu.txt"
+  GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+  GPU_NAME=${GPU_NAME:-unknown GPU}
+  local cc
+  cc=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')
+  ARCH=${CLPT_CUDA_ARCH:-${cc:-90}}
+  # dense bf16 datasheet peaks (TFLOP/s): SXM 989, PCIe 756, H200 NVL 835
+  case "$GPU_NAME" in
+    *H100*PCIe*) PEAK=756 ;;
+    *H200*NVL*|*H100*NVL*) PEAK=835 ;;
+    *H100*|*H200*) PEAK=989 ;;
+    *A100*) PEAK=312 ;;
+    *) PEAK=989 ;;
+  esac
+  note "GPU: $GPU_NAME (sm_$ARCH), datasheet bf16 peak $PEAK TFLOP/s"
+}
+
+have_system_deps() {
+  command -v pkg-config >/dev/null 2>&1 &&
+    pkg-config --exists inih libcjson lua5.4 zlib 2>/dev/null &&
+    [ -f /usr/include/x86_64-linux-gnu/openblas-openmp/cblas.h ] &&
+    [ -e /usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so ]
+}
+
+# Unpack carried .debs under $DEPS (never over the system) and point
+# pkg-config and CMake there. The loader gets only the shared libraries the
+# system lacks ($DEPS/ld): an older copy must not shadow a system library.
+use_carried_deps() {
+  rm -rf "$DEPS" && mkdir -p "$DEPS/ld"
+  for f in "$ROOT"/build-deps/*.deb; do dpkg-deb -x "$f" "$DEPS" || return 1; done
+  # .pc files and absolute symlinks name /usr or /lib: make them name $DEPS
+  find "$DEPS" -name '*.pc' -exec sed -i "s#/usr#$DEPS/usr#g" {} +
+  find "$DEPS" -type l | while read -r l; do
+    t=$(readlink "$l")
+    case "$t" in /*) [ -e "$DEPS$t" ] && ln -sfn "$DEPS$t" "$l" ;; esac
+  done
+  local known name lib=$DEPS/usr/lib/x86_64-linux-gnu
+  known=$( (ldconfig -p || /sbin/ldconfig -p) 2>/dev/null | awk '{print $1}')
+  for so in "$lib"/lib*.so.[0-9]* "$lib"/openblas-openmp/lib*.so.[0-9]* "$DEPS"/lib/x86_64-linux-gnu/lib*.so.[0-9]*; do
+    name=$(basename "$so")
+    [[ -e "$so" && $name =~ ^lib.*\.so\.[0-9]+$ ]] || continue # sonames only
+    echo "$known" | grep -qxF "$name" || ln -sfn "$so" "$DEPS/ld/$name"
+  done
+  export PKG_CONFIG_PATH="$lib/pkgconfig:$DEPS/usr/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+  export LD_LIBRARY_PATH="$DEPS/ld${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  command -v pkg-config >/dev/null 2>&1 || export PATH="$DEPS/usr/bin:$PATH"
+  DEP_ARGS=(-DCLPT_OPENBLAS="$lib/openblas-openmp/libopenblas.so"
+            -DCLPT_CBLAS_INCLUDE="$DEPS/usr/include/x86_64-linux-gnu/openblas-openmp"
+            -DCMAKE_PREFIX_PATH="$DEPS/usr")
+  note "deps: using the carried packages under $DEPS (loader gets: $(ls "$DEPS/ld" | tr '\n' ' '))"
+}
+
+# ---- build ------------------------------------------------------------------------
+phase_build() {
+  DEP_ARGS=()
+  if [ -n "${CLPT_DEVICE_FORCE_DEPS:-}" ] || ! have_system_deps; then
+    if ls "$ROOT"/build-deps/*.deb >/dev/null 2>&1; then
+      use_carried_deps || note "deps: unpacking build-deps failed"
+    else
+      note "deps: system lacks some (pkg-config inih libcjson lua5.4 zlib openblas-openmp) and no build-deps/ was carried; run 'bench/device.sh fetch-deps' on the dev machine"
+    fi
+  fi
+  local gen=()
+  command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
+  rm -rf "$BUILD"
+  timeout 200 cmake -S "$ROOT" -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DCLPT_CUDA=ON \
+    -DCMAKE_CUDA_ARCHITECTURES="$ARCH" "${DEP_ARGS[@]}" >"$OUT/build.log" 2>&1 &&
+    timeout 400 cmake --build "$BUILD" -j"$(nproc)" >>"$OUT/build.log" 2>&1
+  BUILD_RC=$?
+  if [ $BUILD_RC -eq 0 ] && [ -x "$BUILD/bench/bench_cuda" ]; then
+    note "build: ok ($(elapsed) s)"
+  else
+    note "build: FAILED (rc $BUILD_RC, $(elapsed) s); see build.log"
+    grep -E "error|Error|not found|NOTFOUND" "$OUT/build.log" | head -15
+  fi
+}
+
+# ---- tests ------------------------------------------------------------------------
+phase_test() {
+  [ -d "$BUILD" ] || { note "tests: no build"; return; }
+  ( cd "$BUILD" && CLPT_TEST_VERBOSE=1 timeout 300 ctest -L cuda --output-on-failure --timeout 240 ) \
+    >"$OUT/tests.log" 2>&1
+  TEST_RC=$?
+  note "tests: rc $TEST_RC ($(elapsed) s): $(grep -E 'tests passed|tests failed' "$OUT/tests.log" | tail -1)"
+}
+
+# compute-sanitizer over the op tests: slow, for chasing a crash
+phase_sanitize() {
+  local t=$BUILD/tests/test_cuda_ops
+  [ -x "$t" ] || return
+  echo "== compute-sanitizer memcheck" >>"$OUT/tests.log"
+  timeout 300 compute-sanitizer --tool memcheck --print-limit 20 "$t" >>"$OUT/tests.log" 2>&1
+  note "sanitize: rc $? ($(elapsed) s)"
+}
+
+# ---- benchmarks ---------------------------------------------------------------------
+# bench NAME LAYERS HEADS EMBD BATCHES [extra bench_cuda options]
+bench() {
+  local name=$1 L=$2 H=$3 C=$4 batches=$5
+  shift 5
+  if [ "$(elapsed)" -gt "$BUDGET" ]; then
+    note "bench $name $*: skipped (time budget ${BUDGET}s spent)"
+    return
+  fi
+  echo "== $name $*" >>"$OUT/bench.log"
+  timeout 120 "$BUILD/bench/bench_cuda" train --name "$name" --layers "$L" --heads "$H" --embd "$C" \
+    -T 1024 --batches "$batches" --steps 10 --warmup 2 --eval-steps 10 --max-seconds 20 \
+    --peak "$PEAK" --measured "${MEASURED:-0}" "$@" >>"$OUT/bench.log" 2>&1
+  note "bench $name $*: rc $? ($(elapsed) s)"
+}
+
+phase_bench() {
+  local b=$BUILD/bench/bench_cuda
+  [ -x "$b" ] || { note "bench: no bench_cuda"; return; }
+  echo "== gemm" >>"$OUT/bench.log"
+  timeout 60 "$b" gemm --size 8192 --reps 20 >>"$OUT/bench.log" 2>&1
+  MEASURED=$(grep 'kind=gemm' "$OUT/bench.log" | sed -n 's/.*tflops=\([0-9.]*\).*/\1/p' | tail -1)
+  note "gemm 8192^3 bf16: ${MEASURED:-failed} TFLOP/s ($(elapsed) s)"
+  # GEMM precision, the bias epilogue and the attention kernel, on GPT-2
+  # small at a fixed batch
+  bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn simt
+  bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn mma
+  bench gpt2 12 12 768 16 --gemm bf16 --lt 0 --attn mma
+  bench gpt2 12 12 768 16 --gemm bf16fast --lt 1 --attn mma
+  bench gpt2 12 12 768 16 --gemm tf32 --lt 1 --attn mma
+  # the largest batch that fits, per size (CLPT_BENCH_ATTN=simt if mma failed its tests)
+  local attn=${CLPT_BENCH_ATTN:-mma}
+  bench gpt2 12 12 768 64,48,32,24,16,8 --gemm bf16 --attn "$attn"
+  [ -n "${CLPT_DEVICE_QUICK:-}" ] && return
+  bench gpt2-medium 24 16 1024 48,32,24,16,8,4 --gemm bf16 --attn "$attn"
+  bench gpt2-large 36 20 1280 32,24,16,12,8,4,2 --gemm bf16 --attn "$attn"
+  bench gpt2-xl 48 25 1600 24,16,12,8,6,4,2,1 --gemm bf16 --attn "$attn"
+}
+
+# ---- summary ------------------------------------------------------------------------
+write_summary() {
+  {
+    echo "# clpt cuda backend on $GPU_NAME"
+    echo
+    echo "$(date -u +%F), commit $(git -C "$ROOT" log --oneline -1 2>/dev/null | cut -c1-60), sm_$ARCH," \
+      "total $(elapsed) s. Datasheet dense bf16 peak: $PEAK TFLOP/s; measured cuBLASLt bf16" \
+      "GEMM (8192^3): ${MEASURED:-n/a} TFLOP/s."
+    echo
+    echo "## Steps"
+    echo
+    sed 's/^/- /' "$OUT/steps.txt"
+    echo
+    echo "## Tests (ctest -L cuda)"
+    echo
+    echo '```'
+    grep -E "Test +#|tests passed|tests failed|CHECK failed|FAIL" "$OUT/tests.log" 2>/dev/null | head -40
+    echo '```'
+    echo
+    echo "## Training and evaluation throughput (T = 1024)"
+    echo
+    echo "FLOPs/token = 6N + 6LCT (training), a third for evaluation. MFU against the datasheet peak" \
+      "and against the measured GEMM rate. peak GB: memory the backend allocated; used GB: the" \
+      "whole device (context and cuBLAS included)."
+    echo
+    echo "| model | params | GEMM | Lt | attention | B | train tok/s | ms/step | TFLOP/s | MFU peak | MFU measured | eval tok/s | eval/train | peak GB | used GB |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    grep '^RESULT kind=train' "$OUT/bench.log" | while read -r line; do
+      v() { echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
+      if [ -n "$(v status)" ]; then
+        echo "| $(v name) | | | | | $(v status) | | | | | | | | | |"
+      else
+        echo "| $(v name) | $(v params) | $(v gemm) | $(v lt) | $(v attn) | $(v B) | $(v train_tps) | $(v train_ms) | $(v tflops) | $(v mfu_peak)% | $(v mfu_measured)% | $(v eval_tps) | $(v eval_ratio) | $(v peak_gb) | $(v dev_used_gb) |"
+      fi
+    done
+    echo
+    echo "Raw output: bench.log; build: build.log; tests: tests.log; device: gpu.txt."
+  } >"$SUMMARY"
+}
+
+PHASES=("$@")
+[ ${#PHASES[@]} -eq 0 ] && PHASES=(build test bench)
+gpu_info
+MEASURED=""
+for p in "${PHASES[@]}"; do
+  case "$p" in
+    build) phase_build ;;
+    test) phase_test ;;
+    sanitize) phase_sanitize ;;
+    bench) phase_bench ;;
+    *) note "unknown phase $p (build, test, sanitize, bench, fetch-deps)" ;;
+  esac
+done
+write_summary
+rm -f "$OUT/steps.txt"
+cat "$SUMMARY"

@@ -1,0 +1,82 @@
+/* clpt_cuda.h - the cuda backend's knobs and probes beyond backend.h, for
+ * tests and benchmarks. Everything else reaches the backend through the
+ * clpt_backend vtable (clpt_backend_get("cuda")). Declared only in builds
+ * with CLPT_WITH_CUDA; every function requires clpt_backend_cuda() to have
+ * returned non-NULL first, except clpt_backend_cuda() itself. */
+#ifndef CLPT_CUDA_H
+#define CLPT_CUDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The backend on the first visible device (CLPT_CUDA_DEVICE selects another),
+ * initialised on first call. NULL, with a one-line reason in clpt_errmsg(),
+ * when no usable GPU is present (no driver, no device, compute capability
+ * below 8.0) or initialisation fails. Later calls return the same answer. */
+const clpt_backend *clpt_backend_cuda(void);
+
+/* GEMM precision, for every matmul, the classifier and logits:
+ *   "fp32"     fp32 operands, fp32 arithmetic (the reference);
+ *   "tf32"     fp32 operands, TF32 tensor cores inside cuBLAS;
+ *   "bf16fast" fp32 operands, bf16 tensor cores inside cuBLAS;
+ *   "bf16"     operands converted to bf16 by clpt (parameters through a
+ *              cached shadow refreshed when they are written), fp32
+ *              accumulation and fp32 outputs.
+ * The default comes from the environment variable CLPT_CUDA_GEMM, else
+ * "bf16". Returns 0, or CLPT_EINVAL for an unknown name. */
+int clpt_cuda_set_gemm(const char *mode);
+const char *clpt_cuda_gemm(void);
+
+/* Attention implementation: "simt" (fp32 on CUDA cores, any head size up
+ * to 128; the default) or "mma" (bf16 tensor cores with fp32 accumulation,
+ * head size 64, i.e. every GPT-2; other head sizes still use simt).
+ * Default from CLPT_CUDA_ATTN. Returns 0 or CLPT_EINVAL. */
+int clpt_cuda_set_attn(const char *impl);
+const char *clpt_cuda_attn(void);
+
+/* Fuse matmul_forward's bias into the GEMM with cuBLASLt's epilogue (1) or
+ * add it in a separate kernel before a plain GEMM (0). Default from
+ * CLPT_CUDA_LT, else 1. Falls back to 0 silently for shapes cuBLASLt has no
+ * algorithm for. */
+void clpt_cuda_set_lt(int on);
+int clpt_cuda_lt(void);
+
+/* Backend ops return nothing (backend.h), so the first failure inside one
+ * (a CUDA or cuBLAS error, scratch memory exhausted, an unsupported shape)
+ * is kept here: 0 or a negative CLPT_E code. The message is also printed
+ * once on stderr. clear resets it after a recoverable failure (out of
+ * memory); an illegal-address fault leaves the device unusable. */
+int clpt_cuda_status(void);
+const char *clpt_cuda_status_msg(void);
+void clpt_cuda_clear_status(void);
+
+/* Bytes allocated through the backend (buffers, scratch, bf16 shadows), its
+ * high-water mark since the last reset, and the device's free/total bytes. */
+void clpt_cuda_memory(size_t *in_use, size_t *peak, size_t *dev_free, size_t *dev_total);
+void clpt_cuda_reset_peak(void);
+/* Give back scratch buffers and bf16 shadows (they regrow on demand). */
+void clpt_cuda_release_scratch(void);
+
+/* Device name, multiprocessor count and compute capability. */
+void clpt_cuda_device_info(char *name, size_t cap, int *sm_count, int *cc_major, int *cc_minor);
+
+/* x[i] = uniform(-a, a) from a counter hash of (seed, i), on the device:
+ * a fast initialisation for benchmarks of large models. */
+void clpt_cuda_fill_uniform(float *x, size_t n, float a, uint64_t seed);
+
+/* Measured bf16 GEMM rate: D (m,n) = A (m,k) B (k,n) in bf16 with fp32
+ * accumulation through cuBLASLt, on random data; the median over `reps`
+ * timed runs after warm-up, in TFLOP/s. Negative on failure. */
+double clpt_cuda_bench_gemm(int m, int n, int k, int reps);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,172 @@
+/* cuda_common.cuh - what the cuda backend's files share: the backend state,
+ * error recording, scratch buffers, the bf16 shadow cache, the GEMM helper
+ * and the op entry points that backend_cuda.cu puts into the vtable.
+ *
+ * Every op runs on one stream (g_cu.stream) in call order, so a buffer
+ * written by one op is ready for the next with no event; only to_host,
+ * dot and sync wait for the device. */
+#ifndef CLPT_CUDA_COMMON_CUH
+#define CLPT_CUDA_COMMON_CUH
+
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+extern "C" {
+#include "backend.h"
+#include "clpt.h"
+}
+#include "clpt_cuda.h"
+
+enum { CU_GEMM_FP32, CU_GEMM_TF32, CU_GEMM_BF16FAST, CU_GEMM_BF16 };
+
+typedef struct cu_state {
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    cublasLtHandle_t lt;
+    void *lt_ws;          /* cuBLASLt workspace */
+    size_t lt_ws_bytes;
+    int sm_count, cc_major, cc_minor;
+    char name[256];
+    int gemm_mode;        /* CU_GEMM_* */
+    int use_lt;           /* bias epilogue through cuBLASLt */
+    int attn_tc;          /* tensor-core attention for head size 64 */
+    int status;           /* first failure inside an op, 0 if none */
+    char msg[512];
+    size_t in_use, peak;  /* bytes through cu_malloc */
+} cu_state;
+
+extern cu_state g_cu;
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* Record a failure (the first one is kept in g_cu.status/msg and printed
+ * once); also sets clpt_err. Returns code. */
+int cu_fail(int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+int cu_check_rt(cudaError_t e, const char *what, const char *file, int line);
+int cu_check_blas(cublasStatus_t s, const char *what, const char *file, int line);
+
+/* Each returns 0 or a negative CLPT_E code, never exits. */
+#define CU_CHECK(call) cu_check_rt((call), #call, __FILE__, __LINE__)
+#define CUBLAS_CHECK(call) cu_check_blas((call), #call, __FILE__, __LINE__)
+/* after every kernel launch: catches bad launch configurations at once */
+#define CU_LAUNCHED(name) cu_check_rt(cudaGetLastError(), name, __FILE__, __LINE__)
+
+/* ---- memory ------------------------------------------------------------ */
+
+/* cudaMalloc with accounting; NULL (and the error cleared from the runtime,
+ * so a later launch check does not see it) on failure. */
+void *cu_malloc(size_t bytes);
+void cu_free_tracked(void *p, size_t bytes);
+
+/* Grow-on-demand device scratch, one per purpose. Contents are not kept
+ * across calls that use the same slot. NULL (recorded) on failure. */
+enum { CU_SLOT_CONV_A, CU_SLOT_CONV_B, CU_SLOT_CONV_C, CU_SLOT_LOGITS,
+       CU_SLOT_PARTIAL, CU_SLOT_ATT, CU_SLOT_DOT, CU_SLOT_COUNT };
+void *cu_scratch(int slot, size_t bytes);
+void cu_scratch_release(void);
+
+/* bf16 shadows of parameter tensors, keyed by (fp32 pointer, count).
+ * cu_params_written must be called by every op that may write a parameter
+ * buffer (to_device, copy, adamw, the vector ops) and drops the shadows it
+ * overlaps; cu_params_freed releases them for good. */
+const __nv_bfloat16 *cu_weight_bf16(const float *w, size_t n);
+void cu_params_written(const void *p, size_t bytes);
+void cu_params_freed(const void *p, size_t bytes);
+void cu_shadows_release(void);
+
+/* dst = bf16(src), round to nearest even */
+int cu_to_bf16(__nv_bfloat16 *dst, const float *src, size_t n);
+
+/* ---- GEMM ---------------------------------------------------------------- */
+
+/* An operand in the form the current GEMM mode wants: the fp32 pointer
+ * itself, or a bf16 copy (a cached shadow for parameters, `slot` scratch
+ * for activations). n = number of elements of the stored matrix. NULL on
+ * failure (recorded). */
+typedef struct cu_operand {
+    const void *p;
+    cudaDataType_t type;
+} cu_operand;
+int cu_operand_get(cu_operand *op, const float *x, size_t n, int is_param, int slot);
+
+/* Column-major C (m,n) = alpha op(A) op(B) + beta C with fp32 C, as
+ * cublasGemmEx; op(A) is (m,k), op(B) is (k,n). */
+int cu_gemm(int ta, int tb, int m, int n, int k, const cu_operand *A, int lda,
+            const cu_operand *B, int ldb, float *C, int ldc, float alpha, float beta);
+
+/* matmul_forward through cuBLASLt with the bias epilogue; returns 1 if
+ * done, 0 if the caller must take the plain path (no algorithm for this
+ * shape, or cuBLASLt refused, which also turns the Lt path off). */
+int cu_lt_matmul_bias(float *out, const cu_operand *w, const cu_operand *inp,
+                      const float *bias, int N, int IN, int OUT, float beta);
+
+/* ---- launch helpers ---------------------------------------------------------- */
+
+/* blocks for a grid-stride loop over n items: enough to fill the device,
+ * never more than the items need */
+static inline unsigned cu_grid(size_t n, int threads)
+{
+    size_t want = (n + threads - 1) / threads, cap = (size_t)g_cu.sm_count * 32;
+    if (want < 1) want = 1;
+    return (unsigned)(want < cap ? want : cap);
+}
+
+/* sum over the 32 lanes of a warp; every lane gets the same value because
+ * each butterfly step adds the same two numbers in either order */
+static __device__ __forceinline__ float cu_warp_sum(float v)
+{
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+/* column sums of a row-major (N, C) matrix, added to dst (C): deterministic
+ * two-pass reduction (fixed row chunks, then chunks in order) */
+int cu_colsum_acc(float *dst, const float *x, int N, int C);
+
+/* attention on tensor cores (attention_tc.cu), head size 64 only; D is
+ * rowsum(dO * O) per (b, h, t), computed by the caller */
+int cu_attention_forward_tc(float *out, float *lse, const float *qkv, int B, int T, int C, int NH);
+int cu_attention_backward_tc(float *dqkv, const float *dout, const float *qkv, const float *lse,
+                             const float *D, int B, int T, int C, int NH);
+
+/* ---- the ops (backend.h semantics) -------------------------------------------- */
+
+void cu_encoder_forward(float *out, const int *tokens, const float *wte,
+                        const float *wpe, int B, int T, int C);
+void cu_encoder_backward(float *dwte, float *dwpe, const float *dout,
+                         const int *tokens, int B, int T, int C);
+void cu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                          const float *w, const float *b, int N, int C, float eps);
+void cu_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                           const float *inp, const float *w, const float *mean,
+                           const float *rstd, int N, int C);
+void cu_matmul_forward(float *out, const float *inp, const float *w, const float *bias,
+                       int N, int IN, int OUT, float beta);
+void cu_matmul_backward(float *dinp, float *dw, float *dbias, const float *dout,
+                        const float *inp, const float *w, int N, int IN, int OUT);
+void cu_attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH);
+void cu_attention_backward(float *dqkv, const float *dout, const float *qkv,
+                           const float *out, const float *lse, int B, int T, int C, int NH);
+void cu_gelu_forward(float *out, const float *inp, size_t n);
+void cu_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+void cu_classifier(float *losses, int *ranks, float *dinp, float *dwte, const float *inp,
+                   const float *wte, const int *targets, int N, int C, int V, float dscale);
+void cu_logits(float *out, const float *inp, const float *wte, int N, int C, int V);
+void cu_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
+              float b2, float eps, float wd, float bc1, float bc2, float gscale);
+void cu_fill(float *x, float a, size_t n);
+void cu_axpy(float *y, float a, const float *x, size_t n);
+void cu_scale(float *x, float a, size_t n);
+double cu_dot(const float *x, const float *y, size_t n);
+void cu_mul_acc(float *y, float a, const float *x1, const float *x2, size_t n);
+void cu_sq_acc(float *y, float a, const float *x, size_t n);
+
+#endif

@@ -1,0 +1,187 @@
+/* gemm.cu - matmul forward/backward and logits through cuBLAS, in the
+ * precision clpt_cuda_set_gemm() chose.
+ *
+ * Row-major X (r,c) is column-major X^T (c,r) with the same pointer and
+ * ld = c, so each row-major product below is written as the column-major
+ * product of the transposes (the comment above each call says which).
+ * Weights are in Hugging Face Conv1D layout: w (IN,OUT) row-major. */
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cuda_common.cuh"
+
+#define CU_THREADS 256
+
+static cublasComputeType_t compute_type(void)
+{
+    switch (g_cu.gemm_mode) {
+    case CU_GEMM_TF32: return CUBLAS_COMPUTE_32F_FAST_TF32;
+    case CU_GEMM_BF16FAST: return CUBLAS_COMPUTE_32F_FAST_16BF;
+    default: return CUBLAS_COMPUTE_32F; /* fp32, and bf16 operands with fp32 accumulation */
+    }
+}
+
+int cu_operand_get(cu_operand *op, const float *x, size_t n, int is_param, int slot)
+{
+    op->p = x;
+    op->type = CUDA_R_32F;
+    if (g_cu.gemm_mode != CU_GEMM_BF16) return 0;
+    const __nv_bfloat16 *h = is_param ? cu_weight_bf16(x, n) : NULL;
+    if (!h) { /* an activation, or no room for another shadow */
+        __nv_bfloat16 *d = (__nv_bfloat16 *)cu_scratch(slot, n * sizeof *d);
+        if (!d) return CLPT_ENOMEM;
+        if (cu_to_bf16(d, x, n)) return CLPT_EIO;
+        h = d;
+    }
+    op->p = h;
+    op->type = CUDA_R_16BF;
+    return 0;
+}
+
+int cu_gemm(int ta, int tb, int m, int n, int k, const cu_operand *A, int lda,
+            const cu_operand *B, int ldb, float *C, int ldc, float alpha, float beta)
+{
+    return CUBLAS_CHECK(cublasGemmEx(g_cu.blas, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                     tb ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &alpha, A->p,
+                                     A->type, lda, B->p, B->type, ldb, &beta, C, CUDA_R_32F, ldc,
+                                     compute_type(), CUBLAS_GEMM_DEFAULT));
+}
+
+/* ---- cuBLASLt with the bias epilogue ---------------------------------------------- */
+
+/* largest power of two (<= 256) dividing the address: cuBLASLt's heuristic
+ * otherwise assumes 256-byte aligned operands, and parameter tensors inside
+ * the slab are only 4-byte aligned in general */
+static uint32_t align_of(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    uint32_t r = 256;
+    while (r > 4 && a % r) r >>= 1;
+    return r;
+}
+
+/* cuBLASLt failures here are not fatal: the plain path computes the same
+ * thing, so fall back, and stop trying after a refusal that is not about
+ * one shape. */
+#define LT_TRY(call)                                                                    \
+    do {                                                                                \
+        if ((st = (call)) != CUBLAS_STATUS_SUCCESS) {                                   \
+            what = #call;                                                               \
+            goto done;                                                                  \
+        }                                                                               \
+    } while (0)
+#define LT_SET(fn, obj, attr, val) LT_TRY(fn(obj, attr, &(val), sizeof(val)))
+
+int cu_lt_matmul_bias(float *out, const cu_operand *w, const cu_operand *inp,
+                      const float *bias, int N, int IN, int OUT, float beta)
+{
+    cublasLtMatmulDesc_t desc = NULL;
+    cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
+    cublasLtMatmulPreference_t pref = NULL;
+    cublasOperation_t opn = CUBLAS_OP_N;
+    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    cudaDataType_t bias_type = CUDA_R_32F;
+    cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
+    const char *what = NULL;
+    uint64_t ws = g_cu.lt_ws_bytes;
+    uint32_t al_a = align_of(w->p), al_b = align_of(inp->p), al_c = align_of(out);
+    float alpha = 1.0f;
+    int rc = 0, count = 0;
+    cublasLtMatmulHeuristicResult_t res;
+    /* column-major: out^T (OUT,N) = w^T (OUT,IN) @ inp^T (IN,N) + bias (OUT) */
+    LT_TRY(cublasLtMatmulDescCreate(&desc, compute_type(), CUDA_R_32F));
+    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_TRANSA, opn);
+    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_TRANSB, opn);
+    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_EPILOGUE, epi);
+    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
+    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type);
+    LT_TRY(cublasLtMatrixLayoutCreate(&la, w->type, OUT, IN, OUT));
+    LT_TRY(cublasLtMatrixLayoutCreate(&lb, inp->type, IN, N, IN));
+    LT_TRY(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, OUT, N, OUT));
+    LT_TRY(cublasLtMatmulPreferenceCreate(&pref));
+    LT_SET(cublasLtMatmulPreferenceSetAttribute, pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, ws);
+    LT_SET(cublasLtMatmulPreferenceSetAttribute, pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, al_a);
+    LT_SET(cublasLtMatmulPreferenceSetAttribute, pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, al_b);
+    LT_SET(cublasLtMatmulPreferenceSetAttribute, pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, al_c);
+    LT_SET(cublasLtMatmulPreferenceSetAttribute, pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, al_c);
+    st = cublasLtMatmulAlgoGetHeuristic(g_cu.lt, desc, la, lb, lc, lc, pref, 1, &res, &count);
+    if (st != CUBLAS_STATUS_SUCCESS || count == 0) {
+        st = CUBLAS_STATUS_SUCCESS; /* nothing for this shape: the plain path it is */
+        goto done;
+    }
+    /* C == D: the residual stream is updated in place when beta is 1 */
+    LT_TRY(cublasLtMatmul(g_cu.lt, desc, &alpha, w->p, la, inp->p, lb, &beta, out, lc, out, lc,
+                          &res.algo, g_cu.lt_ws, g_cu.lt_ws_bytes, g_cu.stream));
+    rc = 1;
+done:
+    if (st != CUBLAS_STATUS_SUCCESS) {
+        fprintf(stderr, "clpt: cuda: cuBLASLt refused (%s: status %d); bias added separately from now on\n",
+                what, (int)st);
+        g_cu.use_lt = 0;
+    }
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    if (lc) cublasLtMatrixLayoutDestroy(lc);
+    if (lb) cublasLtMatrixLayoutDestroy(lb);
+    if (la) cublasLtMatrixLayoutDestroy(la);
+    if (desc) cublasLtMatmulDescDestroy(desc);
+    return rc;
+}
+
+/* ---- matmul ------------------------------------------------------------------------ */
+
+/* out[i, j] = bias[j] (+ out[i, j] when accumulating) */
+__global__ void k_bias_rows(float *out, const float *bias, size_t n, int OUT, int accumulate)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        float b = bias[i % OUT];
+        out[i] = accumulate ? out[i] + b : b;
+    }
+}
+
+void cu_matmul_forward(float *out, const float *inp, const float *w, const float *bias,
+                       int N, int IN, int OUT, float beta)
+{
+    cu_operand W, X;
+    if (cu_operand_get(&W, w, (size_t)IN * OUT, 1, CU_SLOT_CONV_C) ||
+        cu_operand_get(&X, inp, (size_t)N * IN, 0, CU_SLOT_CONV_A))
+        return;
+    /* cuBLASLt may load the bias vector in 16-byte pieces */
+    if (bias && g_cu.use_lt && (uintptr_t)bias % 16 == 0) {
+        if (cu_lt_matmul_bias(out, &W, &X, bias, N, IN, OUT, beta)) return;
+    }
+    if (bias) {
+        size_t n = (size_t)N * OUT;
+        k_bias_rows<<<cu_grid(n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(out, bias, n, OUT,
+                                                                           beta != 0.0f);
+        if (CU_LAUNCHED("k_bias_rows")) return;
+        beta = 1.0f;
+    }
+    /* out^T (OUT,N) = w^T (OUT,IN) @ inp^T (IN,N) */
+    cu_gemm(0, 0, OUT, N, IN, &W, OUT, &X, IN, out, OUT, 1.0f, beta);
+}
+
+void cu_matmul_backward(float *dinp, float *dw, float *dbias, const float *dout,
+                        const float *inp, const float *w, int N, int IN, int OUT)
+{
+    cu_operand W, D, X;
+    if (cu_operand_get(&W, w, (size_t)IN * OUT, 1, CU_SLOT_CONV_C) ||
+        cu_operand_get(&D, dout, (size_t)N * OUT, 0, CU_SLOT_CONV_A) ||
+        cu_operand_get(&X, inp, (size_t)N * IN, 0, CU_SLOT_CONV_B))
+        return;
+    /* dinp^T (IN,N) = w (IN,OUT) @ dout^T (OUT,N); w is stored as w^T (OUT,IN) */
+    if (cu_gemm(1, 0, IN, N, OUT, &W, OUT, &D, OUT, dinp, IN, 1.0f, 0.0f)) return;
+    /* dw^T (OUT,IN) += dout^T (OUT,N) @ inp (N,IN); inp is stored as inp^T (IN,N) */
+    if (cu_gemm(0, 1, OUT, IN, N, &D, OUT, &X, IN, dw, OUT, 1.0f, 1.0f)) return;
+    if (dbias) cu_colsum_acc(dbias, dout, N, OUT);
+}
+
+void cu_logits(float *out, const float *inp, const float *wte, int N, int C, int V)
+{
+    cu_operand W, X;
+    if (cu_operand_get(&W, wte, (size_t)V * C, 1, CU_SLOT_CONV_C) ||
+        cu_operand_get(&X, inp, (size_t)N * C, 0, CU_SLOT_CONV_A))
+        return;
+    /* out^T (V,N) = wte (V,C) @ inp^T (C,N); wte is stored as wte^T (C,V) */
+    cu_gemm(1, 0, V, N, C, &W, C, &X, C, out, V, 1.0f, 0.0f);
+}

@@ -1,0 +1,360 @@
+/* kernels.cu - the cuda backend's memory-bound ops: encoder, LayerNorm,
+ * GELU, AdamW, the vector algebra, and the reductions they need. Each
+ * kernel follows the matching function of backend_cpu.c line by line;
+ * activations are fp32. Reductions are deterministic (a fixed grid and a
+ * fixed combining order) except the token-embedding gradient, whose
+ * scatter over repeated tokens uses atomics. */
+#include <math.h>
+
+#include "cuda_common.cuh"
+
+#define CU_THREADS 256
+
+/* grid-stride loop over [0, n) */
+#define CU_FOR(i, n)                                                                    \
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n);            \
+         i += (size_t)gridDim.x * blockDim.x)
+
+/* ---- bf16 conversion ----------------------------------------------------------- */
+
+__global__ void k_to_bf16(__nv_bfloat16 *dst, const float *src, size_t n)
+{
+    CU_FOR(i, n) dst[i] = __float2bfloat16_rn(src[i]);
+}
+
+int cu_to_bf16(__nv_bfloat16 *dst, const float *src, size_t n)
+{
+    k_to_bf16<<<cu_grid(n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(dst, src, n);
+    return CU_LAUNCHED("k_to_bf16");
+}
+
+/* ---- encoder ------------------------------------------------------------------------ */
+
+/* out (B,T,C) = wte[tokens] + wpe[t] */
+__global__ void k_encoder_fwd(float *out, const int *tokens, const float *wte, const float *wpe,
+                              int T, int C, size_t n)
+{
+    CU_FOR(i, n) {
+        size_t bt = i / C;
+        int c = (int)(i % C), t = (int)(bt % T);
+        out[i] = wte[(size_t)tokens[bt] * C + c] + wpe[(size_t)t * C + c];
+    }
+}
+
+void cu_encoder_forward(float *out, const int *tokens, const float *wte, const float *wpe,
+                        int B, int T, int C)
+{
+    size_t n = (size_t)B * T * C;
+    k_encoder_fwd<<<cu_grid(n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(out, tokens, wte, wpe,
+                                                                          T, C, n);
+    CU_LAUNCHED("k_encoder_fwd");
+}
+
+/* dwte[tokens[bt]] += dout[bt]: rows sharing a token collide, hence atomics */
+__global__ void k_encoder_bwd_wte(float *dwte, const float *dout, const int *tokens, int C, size_t n)
+{
+    CU_FOR(i, n) {
+        size_t bt = i / C;
+        int c = (int)(i % C);
+        atomicAdd(&dwte[(size_t)tokens[bt] * C + c], dout[i]);
+    }
+}
+
+/* dwpe[t] += sum_b dout[b,t]: one thread per (t,c), batch summed in order */
+__global__ void k_encoder_bwd_wpe(float *dwpe, const float *dout, int B, int T, int C)
+{
+    size_t n = (size_t)T * C;
+    CU_FOR(i, n) {
+        float s = 0.0f;
+        for (int b = 0; b < B; b++) s += dout[(size_t)b * T * C + i];
+        dwpe[i] += s;
+    }
+}
+
+void cu_encoder_backward(float *dwte, float *dwpe, const float *dout, const int *tokens,
+                         int B, int T, int C)
+{
+    size_t n = (size_t)B * T * C, nt = (size_t)T * C;
+    k_encoder_bwd_wte<<<cu_grid(n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(dwte, dout, tokens,
+                                                                              C, n);
+    if (CU_LAUNCHED("k_encoder_bwd_wte")) return;
+    k_encoder_bwd_wpe<<<cu_grid(nt, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(dwpe, dout, B, T, C);
+    CU_LAUNCHED("k_encoder_bwd_wpe");
+}
+
+/* ---- column sums (bias and LayerNorm parameter gradients) ------------------------------ */
+/* Pass 1: block (x: 256 columns, y: one chunk of rows) writes one partial
+ * sum per (chunk, column); pass 2 adds the chunks in order. */
+
+static int rows_per_chunk(int N)
+{
+    int r = 64;
+    while ((N + r - 1) / r > 4096) r *= 2;
+    return r;
+}
+
+__global__ void k_colsum_partial(float *part, const float *x, int N, int C, int rpc)
+{
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    int r0 = blockIdx.y * rpc, r1 = min(N, r0 + rpc);
+    float s = 0.0f;
+    for (int r = r0; r < r1; r++) s += x[(size_t)r * C + c];
+    part[(size_t)blockIdx.y * C + c] = s;
+}
+
+__global__ void k_colsum_finish(float *dst, const float *part, int chunks, int C)
+{
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    float s = 0.0f;
+    for (int k = 0; k < chunks; k++) s += part[(size_t)k * C + c];
+    dst[c] += s;
+}
+
+int cu_colsum_acc(float *dst, const float *x, int N, int C)
+{
+    int rpc = rows_per_chunk(N), chunks = (N + rpc - 1) / rpc;
+    float *part = (float *)cu_scratch(CU_SLOT_PARTIAL, (size_t)chunks * C * sizeof(float));
+    if (!part) return CLPT_ENOMEM;
+    dim3 grid((C + CU_THREADS - 1) / CU_THREADS, chunks);
+    k_colsum_partial<<<grid, CU_THREADS, 0, g_cu.stream>>>(part, x, N, C, rpc);
+    if (CU_LAUNCHED("k_colsum_partial")) return CLPT_EIO;
+    k_colsum_finish<<<(C + CU_THREADS - 1) / CU_THREADS, CU_THREADS, 0, g_cu.stream>>>(dst, part,
+                                                                                      chunks, C);
+    return CU_LAUNCHED("k_colsum_finish");
+}
+
+/* ---- LayerNorm: one warp per row ------------------------------------------------------- */
+
+__global__ void k_ln_fwd(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                         const float *b, int N, int C, float eps)
+{
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= N) return; /* whole warps leave together: the shuffles stay full */
+    const float *x = inp + (size_t)row * C;
+    float *o = out + (size_t)row * C;
+    float s = 0.0f;
+    for (int c = lane; c < C; c += 32) s += x[c];
+    float m = cu_warp_sum(s) / C;
+    float v = 0.0f;
+    for (int c = lane; c < C; c += 32) v += (x[c] - m) * (x[c] - m);
+    float r = 1.0f / sqrtf(cu_warp_sum(v) / C + eps);
+    for (int c = lane; c < C; c += 32) o[c] = (x[c] - m) * r * w[c] + b[c];
+    if (lane == 0) {
+        mean[row] = m;
+        rstd[row] = r;
+    }
+}
+
+void cu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                          const float *w, const float *b, int N, int C, float eps)
+{
+    int rows_per_block = CU_THREADS / 32;
+    k_ln_fwd<<<(N + rows_per_block - 1) / rows_per_block, CU_THREADS, 0, g_cu.stream>>>(
+        out, mean, rstd, inp, w, b, N, C, eps);
+    CU_LAUNCHED("k_ln_fwd");
+}
+
+/* dinp += (w d - mean(w d) - n mean(w d n)) rstd, n = normalised input */
+__global__ void k_ln_bwd_dx(float *dinp, const float *dout, const float *inp, const float *w,
+                            const float *mean, const float *rstd, int N, int C)
+{
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= N) return;
+    const float *d = dout + (size_t)row * C, *x = inp + (size_t)row * C;
+    float *dx = dinp + (size_t)row * C, m = mean[row], s = rstd[row];
+    float dm = 0.0f, dnm = 0.0f;
+    for (int c = lane; c < C; c += 32) {
+        float wd = w[c] * d[c];
+        dm += wd;
+        dnm += wd * (x[c] - m) * s;
+    }
+    dm = cu_warp_sum(dm) / C;
+    dnm = cu_warp_sum(dnm) / C;
+    for (int c = lane; c < C; c += 32) {
+        float n = (x[c] - m) * s;
+        dx[c] += (w[c] * d[c] - dm - n * dnm) * s;
+    }
+}
+
+/* partial sums of dw = sum d n and db = sum d over a chunk of rows */
+__global__ void k_ln_bwd_partial(float *pw, float *pb, const float *dout, const float *inp,
+                                 const float *mean, const float *rstd, int N, int C, int rpc)
+{
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    int r0 = blockIdx.y * rpc, r1 = min(N, r0 + rpc);
+    float sw = 0.0f, sb = 0.0f;
+    for (int r = r0; r < r1; r++) {
+        float d = dout[(size_t)r * C + c];
+        sw += d * (inp[(size_t)r * C + c] - mean[r]) * rstd[r];
+        sb += d;
+    }
+    pw[(size_t)blockIdx.y * C + c] = sw;
+    pb[(size_t)blockIdx.y * C + c] = sb;
+}
+
+void cu_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                           const float *inp, const float *w, const float *mean,
+                           const float *rstd, int N, int C)
+{
+    int rows_per_block = CU_THREADS / 32;
+    k_ln_bwd_dx<<<(N + rows_per_block - 1) / rows_per_block, CU_THREADS, 0, g_cu.stream>>>(
+        dinp, dout, inp, w, mean, rstd, N, C);
+    if (CU_LAUNCHED("k_ln_bwd_dx")) return;
+    int rpc = rows_per_chunk(N), chunks = (N + rpc - 1) / rpc;
+    float *pw = (float *)cu_scratch(CU_SLOT_PARTIAL, 2 * (size_t)chunks * C * sizeof(float));
+    if (!pw) return;
+    float *pb = pw + (size_t)chunks * C;
+    int cb = (C + CU_THREADS - 1) / CU_THREADS;
+    k_ln_bwd_partial<<<dim3(cb, chunks), CU_THREADS, 0, g_cu.stream>>>(pw, pb, dout, inp, mean,
+                                                                      rstd, N, C, rpc);
+    if (CU_LAUNCHED("k_ln_bwd_partial")) return;
+    k_colsum_finish<<<cb, CU_THREADS, 0, g_cu.stream>>>(dw, pw, chunks, C);
+    if (CU_LAUNCHED("k_colsum_finish")) return;
+    k_colsum_finish<<<cb, CU_THREADS, 0, g_cu.stream>>>(db, pb, chunks, C);
+    CU_LAUNCHED("k_colsum_finish");
+}
+
+/* ---- GELU (tanh approximation) --------------------------------------------------- */
+
+#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
+
+/* 0.5 x (1 + tanh(u)) = x sigmoid(2u), as the CPU writes it */
+__global__ void k_gelu_fwd(float *out, const float *inp, size_t n)
+{
+    CU_FOR(i, n) {
+        float x = inp[i], u = GELU_K * (x + 0.044715f * x * x * x);
+        out[i] = x / (1.0f + expf(-2.0f * u));
+    }
+}
+
+/* dinp may alias dout: each element is read before it is written */
+__global__ void k_gelu_bwd(float *dinp, const float *inp, const float *dout, size_t n)
+{
+    CU_FOR(i, n) {
+        float x = inp[i], u = GELU_K * (x + 0.044715f * x * x * x);
+        float s = 1.0f / (1.0f + expf(-2.0f * u));
+        float du = GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] = (s + 2.0f * x * s * (1.0f - s) * du) * dout[i];
+    }
+}
+
+void cu_gelu_forward(float *out, const float *inp, size_t n)
+{
+    k_gelu_fwd<<<cu_grid(n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(out, inp, n);
+    CU_LAUNCHED("k_gelu_fwd");
+}
+
+void cu_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
+{
+    k_gelu_bwd<<<cu_grid(n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(dinp, inp, dout, n);
+    CU_LAUNCHED("k_gelu_bwd");
+}
+
+/* ---- AdamW --------------------------------------------------------------------------- */
+
+__global__ void k_adamw(float *p, const float *g, float *m, float *v, size_t n, float b1,
+                        float b2, float eps, float decay, float step, float bc2s, float gscale)
+{
+    CU_FOR(i, n) {
+        float gi = g[i] * gscale;
+        float mi = b1 * m[i] + (1.0f - b1) * gi;
+        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = p[i] * decay - step * mi / (sqrtf(vi) / bc2s + eps);
+    }
+}
+
+void cu_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
+              float b2, float eps, float wd, float bc1, float bc2, float gscale)
+{
+    if (n == 0) return;
+    cu_params_written(p, n * sizeof(float));
+    float step = lr / bc1, bc2s = sqrtf(bc2), decay = 1.0f - lr * wd;
+    k_adamw<<<cu_grid(n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(p, g, m, v, n, b1, b2, eps,
+                                                                    decay, step, bc2s, gscale);
+    CU_LAUNCHED("k_adamw");
+}
+
+/* ---- vector algebra -------------------------------------------------------------------- */
+
+__global__ void k_fill(float *x, float a, size_t n) { CU_FOR(i, n) x[i] = a; }
+__global__ void k_axpy(float *y, float a, const float *x, size_t n) { CU_FOR(i, n) y[i] += a * x[i]; }
+__global__ void k_scale(float *x, float a, size_t n) { CU_FOR(i, n) x[i] *= a; }
+__global__ void k_mul_acc(float *y, float a, const float *x1, const float *x2, size_t n)
+{
+    CU_FOR(i, n) y[i] += a * x1[i] * x2[i];
+}
+__global__ void k_sq_acc(float *y, float a, const float *x, size_t n)
+{
+    CU_FOR(i, n) y[i] += a * x[i] * x[i];
+}
+
+#define VEC_LAUNCH(kernel, dst, n, ...)                                                     \
+    do {                                                                                    \
+        if ((n) == 0) return;                                                               \
+        cu_params_written((dst), (n) * sizeof(float));                                      \
+        kernel<<<cu_grid((n), CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(__VA_ARGS__);      \
+        CU_LAUNCHED(#kernel);                                                               \
+    } while (0)
+
+void cu_fill(float *x, float a, size_t n) { VEC_LAUNCH(k_fill, x, n, x, a, n); }
+void cu_axpy(float *y, float a, const float *x, size_t n) { VEC_LAUNCH(k_axpy, y, n, y, a, x, n); }
+void cu_scale(float *x, float a, size_t n) { VEC_LAUNCH(k_scale, x, n, x, a, n); }
+void cu_mul_acc(float *y, float a, const float *x1, const float *x2, size_t n)
+{
+    VEC_LAUNCH(k_mul_acc, y, n, y, a, x1, x2, n);
+}
+void cu_sq_acc(float *y, float a, const float *x, size_t n) { VEC_LAUNCH(k_sq_acc, y, n, y, a, x, n); }
+
+/* ---- dot: fp64 accumulation, fixed grid, fixed tree: the same bits every run ---- */
+
+#define DOT_BLOCKS 1024
+
+/* tree sum of one double per thread over a 256-thread block, into sh[0] */
+static __device__ void block_sum_f64(double *sh, double v)
+{
+    sh[threadIdx.x] = v;
+    __syncthreads();
+    for (int o = CU_THREADS / 2; o > 0; o >>= 1) {
+        if (threadIdx.x < o) sh[threadIdx.x] += sh[threadIdx.x + o];
+        __syncthreads();
+    }
+}
+
+__global__ void k_dot_partial(double *part, const float *x, const float *y, size_t n)
+{
+    __shared__ double sh[CU_THREADS];
+    double s = 0.0;
+    CU_FOR(i, n) s += (double)x[i] * (double)y[i];
+    block_sum_f64(sh, s);
+    if (threadIdx.x == 0) part[blockIdx.x] = sh[0];
+}
+
+__global__ void k_dot_final(double *out, const double *part, int nb)
+{
+    __shared__ double sh[CU_THREADS];
+    double s = 0.0;
+    for (int i = threadIdx.x; i < nb; i += CU_THREADS) s += part[i];
+    block_sum_f64(sh, s);
+    if (threadIdx.x == 0) out[0] = sh[0];
+}
+
+double cu_dot(const float *x, const float *y, size_t n)
+{
+    double *part = (double *)cu_scratch(CU_SLOT_DOT, (DOT_BLOCKS + 1) * sizeof(double));
+    double r = 0.0;
+    if (!part || n == 0) return 0.0;
+    k_dot_partial<<<DOT_BLOCKS, CU_THREADS, 0, g_cu.stream>>>(part, x, y, n);
+    if (CU_LAUNCHED("k_dot_partial")) return NAN;
+    k_dot_final<<<1, CU_THREADS, 0, g_cu.stream>>>(part + DOT_BLOCKS, part, DOT_BLOCKS);
+    if (CU_LAUNCHED("k_dot_final")) return NAN;
+    if (CU_CHECK(cudaMemcpyAsync(&r, part + DOT_BLOCKS, sizeof r, cudaMemcpyDeviceToHost,
+                                 g_cu.stream)))
+        return NAN;
+    if (CU_CHECK(cudaStreamSynchronize(g_cu.stream))) return NAN;
+    return r;
+}
