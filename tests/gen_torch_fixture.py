@@ -363,14 +363,19 @@ def main():
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=LR, betas=(BETA1, BETA2), eps=ADAM_EPS)
     step_losses, gradnorms = [], []
+    step1, grad2 = None, None
     for step in range(N_STEPS):
         opt.zero_grad(set_to_none=True)
         l, _ = loss_fn(Pt, idx, tgt)
         l.backward()
+        if step == 1:   # the raw (pre-clip) gradient at the step-1 weights
+            grad2 = {k: v.grad.detach().clone() for k, v in Pt.items()}
         gn = torch.nn.utils.clip_grad_norm_(list(Pt.values()), GRAD_CLIP).item()
         step_losses.append(l.item())
         gradnorms.append(gn)
         opt.step()
+        if step == 0:
+            step1 = {k: v.detach().clone() for k, v in Pt.items()}
     step2 = {k: v.detach().clone() for k, v in Pt.items()}
     assert abs(step_losses[0] - loss.item()) < 1e-12
     gn0 = math.sqrt(sum(float((g * g).sum()) for g in grads.values()))
@@ -431,6 +436,8 @@ def main():
                 ("expected.gradnorm1", f32(torch.tensor([gradnorms[0]], dtype=DT))),
                 ("expected.loss_step2", f32(torch.tensor([step_losses[1]], dtype=DT)))]
     tensors += [("grad." + k, f32(g)) for k, g in grads.items()]
+    tensors += [("step1." + k, f32(v)) for k, v in step1.items()]
+    tensors += [("grad2." + k, f32(g)) for k, g in grad2.items()]
     tensors += [("step2." + k, f32(v)) for k, v in step2.items()]
 
     metadata = {
