@@ -39,13 +39,14 @@ static float *scratch(float **buf, size_t *cap, size_t n)
 
 /* ---- vectorisable exp ------------------------------------------------------- */
 /* expf by range reduction to r in [-ln2/2, ln2/2] and a degree-6 polynomial:
- * relative error below 2e-7 over the float range, and branch-free, so loops
- * calling it vectorise (libm's expf/tanhf do not, and dominated GELU). */
-#pragma omp declare simd
+ * relative error below 2e-7 over the float range. Branch-free and with no
+ * library call (the rounding is the 1.5 * 2^23 trick), so the loops that call
+ * it vectorise; libm's expf/tanhf do not, and dominated GELU and softmax. */
 static inline float fast_expf(float x)
 {
     x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
-    float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
+    float t = x * 1.44269504088896341f;
+    float n = (t + 12582912.0f) - 12582912.0f; /* round to nearest */
     float r = x - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -54,8 +55,10 @@ static inline float fast_expf(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    union { float f; int32_t i; } u = {.i = ((int32_t)n + 127) << 23};
-    return p * u.f;
+    int32_t bits = ((int32_t)n + 127) << 23; /* 2^n */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
 }
 
 /* ---- encoder --------------------------------------------------------------- */
