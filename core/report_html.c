@@ -40,7 +40,7 @@ static const char *css =
     ".flex{display:flex;flex-wrap:wrap;gap:12px}.flex>.card{flex:0 1 auto;margin:0;max-width:100%}"
     "th.run{white-space:normal;max-width:120px;vertical-align:bottom}th[colspan]{text-align:center}"
     "td.opts{white-space:normal;min-width:180px;max-width:320px;color:var(--mute)}"
-    "th.what,td.what{min-width:260px}";
+    "th.what,td.what{min-width:260px}td.sched{white-space:normal;max-width:230px}";
 
 static void esc(FILE *f, const char *s) { rp_xml(f, s); }
 
@@ -103,7 +103,7 @@ static void runs_table(FILE *f, const rp_data *d)
         esc(f, r->strategy ? r->strategy : "?");
         fputs("</td><td class=\"l opts\">", f);
         options_text(f, r);
-        fputs("</td><td class=\"l\">", f);
+        fputs("</td><td class=\"l sched\">", f);
         char sh[64];
         if (x->n) esc(f, rp_short_domain(r->schedule[0], sh, sizeof sh));
         if (x->n > 1) fputs(" &rarr; ", f), esc(f, rp_short_domain(r->schedule[x->n - 1], sh, sizeof sh));
