@@ -13,6 +13,5 @@ int clpt_cmd_plugin(int argc, char **argv);
 int clpt_cmd_config(int argc, char **argv);
 int clpt_cmd_run(int argc, char **argv);
 int clpt_cmd_report(int argc, char **argv);
-int clpt_cmd_info(int argc, char **argv);
 
 #endif

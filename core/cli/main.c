@@ -16,7 +16,6 @@
 #pragma weak clpt_cmd_config
 #pragma weak clpt_cmd_run
 #pragma weak clpt_cmd_report
-#pragma weak clpt_cmd_info
 
 static const struct {
     const char *name;
@@ -32,7 +31,6 @@ static const struct {
     {"config", clpt_cmd_config, "show or check ini configuration keys"},
     {"run", clpt_cmd_run, "run a Lua experiment script"},
     {"report", clpt_cmd_report, "write reports from run directories"},
-    {"info", clpt_cmd_info, "show build and backend information"},
 };
 
 static void usage(FILE *f)
