@@ -5,6 +5,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,14 +25,20 @@ static void cpu_memcpy(void *dst, const void *src, size_t n) { memmove(dst, src,
 static void cpu_sync(void) {}
 
 /* Scratch that grows on demand, one per purpose. Backend calls come from one
- * host thread at a time, so a static buffer is safe here. */
+ * host thread at a time, so a static buffer is safe here. Ops cannot return
+ * errors, so a failed allocation (tens of MB, next to activations of GB that
+ * did succeed) stops the process with a message rather than a wild write. */
 static float *scratch(float **buf, size_t *cap, size_t n)
 {
     if (n > *cap) {
         free(*buf);
         *buf = NULL;
         *cap = 0;
-        if (posix_memalign((void **)buf, 64, n * sizeof(float))) return NULL;
+        if (posix_memalign((void **)buf, 64, n * sizeof(float))) {
+            fprintf(stderr, "clpt: cpu backend: out of memory for %.1f MB of scratch\n",
+                    n * 4.0 / 1e6);
+            abort();
+        }
         *cap = n;
     }
     return *buf;
