@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/device.sh - the one script a GPU session runs: build clpt with the
+# bench/device.sh - the one script to run on a GPU machine: build clpt with the
 # CUDA backend for the GPU present, run the tests labelled `cuda`, then
 # benchmark GPT-2 124M..1.5B training and evaluation, and write a Markdown
 # table and the raw logs under $OUT. Each step is time-boxed and a failing
@@ -17,10 +17,10 @@
 # The device image may lack clpt's build dependencies (OpenBLAS, inih, cJSON,
 # Lua 5.4, zlib, pkg-config) and cannot download them. Fetch them HERE first:
 #     bench/device.sh fetch-deps      .deb files into build-deps/ (git-ignored)
-# and name build-deps in the run's carry; they are unpacked under
+# and copy build-deps/ to the GPU machine with the tree; they are unpacked under
 # /tmp/clpt-deps there (never over the system) and used only if needed.
 #
-# $OUT receives five files (the device tool returns at most eight):
+# $OUT receives five files:
 # summary.md, gpu.txt, build.log, tests.log, bench.log.
 set -u -o pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -38,7 +38,7 @@ if [ "${1:-}" = fetch-deps ]; then
   mkdir -p build-deps && cd build-deps || exit 1
   # shellcheck disable=SC2086
   apt-get download $DEB_PKGS || exit 1
-  echo "build-deps/: $(ls ./*.deb | wc -l) packages, $(du -sh . | cut -f1); carry [\"build-deps\"]"
+  echo "build-deps/: $(ls ./*.deb | wc -l) packages, $(du -sh . | cut -f1); copy build-deps/ along with the tree"
   exit 0
 fi
 
