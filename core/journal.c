@@ -527,7 +527,9 @@ int clpt_experiment_parse(clpt_experiment *e, const char *text, size_t len, cons
         if (!o) {
             /* only the last non-blank line may be torn */
             if (is_blank(text + pos, len - pos)) { torn++; break; }
-            return BAD(&c, "not valid JSON (%.40s%s)", s, n > 40 ? "..." : "");
+            /* the text need not end in a NUL: quote at most this line */
+            return BAD(&c, "not valid JSON (%.*s%s)", (int)(n > 40 ? 40 : n), s,
+                       n > 40 ? "..." : "");
         }
         rc = on_line(&c, o);
         cJSON_Delete(o);

@@ -102,6 +102,15 @@ static void test_torn_and_bad(void)
     CHECK(clpt_experiment_parse(e, torn, strlen(torn), "t", "d") == 0);
     CHECK(clpt_experiment_run(e, 0)->torn_lines == 1 && clpt_experiment_run(e, 0)->n_cells == 0);
     clpt_experiment_free(e);
+    /* a bad line quoted in the message never reads past the buffer, which
+     * need not end in a NUL (a fuzzer finding: "x\ny" in an exact-size copy) */
+    char *exact = malloc(3);
+    memcpy(exact, "x\ny", 3);
+    CHECK(clpt_experiment_new(&e) == 0);
+    CHECK(clpt_experiment_parse(e, exact, 3, "j.jsonl", "d") == CLPT_EFORMAT);
+    CHECK(strstr(clpt_errmsg(), "not valid JSON (x)") != NULL);
+    clpt_experiment_free(e);
+    free(exact);
     /* ... but not in the middle */
     char buf[1024];
     snprintf(buf, sizeof buf, "%s\n%s", torn, L("\"event\":\"run_end\",\"run\":\"r\""));
