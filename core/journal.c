@@ -19,6 +19,7 @@
 #include "fsutil.h"
 
 #define MAX_JOURNAL_BYTES ((size_t)1 << 31)
+#define CLPT_JOURNAL_MAX_DOMAINS 100000 /* M2D2 has 159 L2 domains */
 
 /* A run as built: the public view plus the growable arrays behind it. */
 typedef struct jrun {
@@ -358,6 +359,10 @@ static int on_domain(line_ctx *c, const cJSON *o, const char *ev, int end)
     int index = 0, rc, bad = 0;
     NEED_STR(domain, o, "domain", c);
     if ((rc = need_int(c, o, ev, "index", 1, &index))) return rc;
+    /* a sequence position, so bounded: an absurd one must not size an array */
+    if (index > CLPT_JOURNAL_MAX_DOMAINS)
+        return BAD(c, "'%s' event: \"index\" %d is past %d domains", ev, index,
+                   CLPT_JOURNAL_MAX_DOMAINS);
     clpt_jdomain *d = run_domain(r, index);
     if (!d) return CLPT_ENOMEM;
     if (!(d->domain = intern(c->e, domain))) return CLPT_ENOMEM;
@@ -444,6 +449,8 @@ static int on_eval(line_ctx *c, const cJSON *o, const char *ev)
     if (bad) return BAD(c, "'eval' event: a numeric field holds another type");
     if (!cJSON_GetObjectItemCaseSensitive(o, "ppl"))
         return BAD(c, "'eval' event without a number \"ppl\"");
+    if (!isnan(index) && (index != floor(index) || index < 0 || index > INT_MAX))
+        return BAD(c, "'eval' event: \"index\" must be an integer >= 0");
     cell.index = isnan(index) ? model_index(model) : (int)index;
     if (!strncmp(model, "after:", 6) && model_index(model) < 1)
         return BAD(c, "'eval' event: model \"%s\" is not after:<n> with n >= 1", model);

@@ -111,6 +111,13 @@ static void test_torn_and_bad(void)
     CHECK(strstr(clpt_errmsg(), "not valid JSON (x)") != NULL);
     clpt_experiment_free(e);
     free(exact);
+    /* an out-of-range index is refused, not converted (a fuzzer finding) */
+    expect_bad(L("\"event\":\"run\",\"run\":\"r\",\"schedule\":[\"a\"]")
+               L("\"event\":\"eval\",\"run\":\"r\",\"model\":\"after:1\",\"domain\":\"a\",\"ppl\":2,\"index\":3.17e10"),
+               CLPT_EFORMAT, "j.jsonl:2: 'eval' event: \"index\" must be an integer");
+    expect_bad(L("\"event\":\"run\",\"run\":\"r\",\"schedule\":[\"a\"]")
+               L("\"event\":\"domain_begin\",\"run\":\"r\",\"index\":2000000000,\"domain\":\"a\""),
+               CLPT_EFORMAT, "j.jsonl:2: 'domain_begin' event: \"index\" 2000000000 is past");
     /* ... but not in the middle */
     char buf[1024];
     snprintf(buf, sizeof buf, "%s\n%s", torn, L("\"event\":\"run_end\",\"run\":\"r\""));
