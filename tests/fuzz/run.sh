@@ -7,7 +7,8 @@
 # -DCLPT_FUZZ=ON; use a directory of its own, not a gcc build. Each target
 # starts from the seed corpus in tests/fuzz/corpus/<target>/ (read-only, if
 # present) with the dictionary tests/fuzz/<target>.dict (if present), and
-# keeps what it finds in BUILD_DIR/fuzz-corpus/<target>/. A crash leaves
+# keeps what it finds in BUILD_DIR/fuzz-corpus/<target>/. The seed is fixed
+# (FUZZ_SEED, default 1) so that a CI run repeats a run made before it. A crash leaves
 # its input in BUILD_DIR/fuzz-artifacts/ and makes this script exit 1: add
 # that input to the seed corpus as crash-* (tests/test_safetensors.c runs
 # every file of corpus/safetensors/) or to the target's unit test.
@@ -38,7 +39,7 @@ for t in "${targets[@]}"; do
     [ -f "$here/$t.dict" ] && dict=(-dict="$here/$t.dict")
     [ -d "$here/corpus/$t" ] && seeds=("$here/corpus/$t")
     echo "== fuzz_$t for ${secs}s"
-    if ! "$build/tests/fuzz/fuzz_$t" -max_total_time="$secs" -max_len=4096 -timeout=10 \
+    if ! "$build/tests/fuzz/fuzz_$t" -seed="${FUZZ_SEED:-1}" -max_total_time="$secs" -max_len=4096 -timeout=10 \
         -rss_limit_mb=2048 -print_final_stats=1 ${dict[@]+"${dict[@]}"} \
         -artifact_prefix="$artifacts/$t-" "$corpus" ${seeds[@]+"${seeds[@]}"}; then
         echo "fuzz_$t FAILED: see $artifacts" >&2
