@@ -13,29 +13,13 @@
 #include <string.h>
 
 #include "check.h"
+#include "testdir.h"
 #include "clpt.h"
 #include "dataloader.h"
 #include "fsutil.h"
 #include "manifest.h"
 #include "shard.h"
 
-static char dir[64];
-
-static const char *P(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *b = buf[k++ % 8];
-    snprintf(b, sizeof buf[0], "%s/%s", dir, name);
-    return b;
-}
-
-static int has(const char *needle)
-{
-    if (strstr(clpt_errmsg(), needle)) return 1;
-    fprintf(stderr, "  message \"%s\" lacks \"%s\"\n", clpt_errmsg(), needle);
-    return 0;
-}
 
 /* Shards s0..s3 of 100, 0, 57, 300 tokens; the stream is 0, 1, ..., 456. */
 #define NSTREAM 457

@@ -10,12 +10,12 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "testdir.h"
 #include "clpt.h"
 #include "fsutil.h"
 #include "manifest.h"
 #include "shard.h"
 
-static char dir[64];
 
 /* sha256 of the shard files written by write_shards() (computed with
  * Python's hashlib over the llm.c layout). */
@@ -23,22 +23,6 @@ static char dir[64];
 #define SHA_B "22c3bf093298d9c897375a941b19fd6662642d87ce92b975aa057d5ab25c6396"
 #define SHA_C "37256e5da8606f37bbcd0952da1c56a16d784d88165ff09e78802d98934abf5a"
 #define SHA_TOK "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff"
-
-static const char *P(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    char *b = buf[k++ % 4];
-    snprintf(b, sizeof buf[0], "%s/%s", dir, name);
-    return b;
-}
-
-static int has(const char *needle)
-{
-    if (strstr(clpt_errmsg(), needle)) return 1;
-    fprintf(stderr, "  message \"%s\" lacks \"%s\"\n", clpt_errmsg(), needle);
-    return 0;
-}
 
 static void write_shards(void)
 {

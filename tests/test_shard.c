@@ -11,28 +11,11 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "testdir.h"
 #include "clpt.h"
 #include "fsutil.h"
 #include "shard.h"
 
-static char dir[64];
-
-/* dir/name in a rotating static buffer (a few live at once). */
-static const char *P(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    char *b = buf[k++ % 4];
-    snprintf(b, sizeof buf[0], "%s/%s", dir, name);
-    return b;
-}
-
-static int has(const char *needle)
-{
-    if (strstr(clpt_errmsg(), needle)) return 1;
-    fprintf(stderr, "  message \"%s\" lacks \"%s\"\n", clpt_errmsg(), needle);
-    return 0;
-}
 
 static void put32(unsigned char *p, int32_t v)
 {
