@@ -95,14 +95,16 @@ static int open_shard_list(const char *spec, uint64_t cap, const char *label,
     char *copy = strdup(spec), *save = NULL;
     const char *paths[4096];
     int np = 0, rc = 0;
-    for (char *tok = strtok_r(copy, ",", &save); tok && np < 4096; tok = strtok_r(NULL, ",", &save)) {
+    for (char *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
         while (*tok == ' ') tok++;
-        if (*tok) paths[np++] = tok;
+        if (!*tok) continue;
+        if (np == 4096) rc = clpt_err(CLPT_ECONFIG, "%s: more than 4096 shards listed; use a prepared corpus directory", label);
+        else paths[np++] = tok;
     }
-    if (np == 0) rc = clpt_err(CLPT_ECONFIG, "%s: no shard given", label);
-    else if (!(*out = calloc(1, sizeof **out))) rc = clpt_err(CLPT_ENOMEM, "out of memory");
-    else if ((rc = clpt_source_open(&(*out)[0], paths, np, cap))) clpt_err_wrap(rc, "%s: ", label);
-    else *n = 1;
+    if (!rc && np == 0) rc = clpt_err(CLPT_ECONFIG, "%s: no shard given", label);
+    if (!rc && !(*out = calloc(1, sizeof **out))) rc = clpt_err(CLPT_ENOMEM, "out of memory");
+    if (!rc && (rc = clpt_source_open(&(*out)[0], paths, np, cap))) clpt_err_wrap(rc, "%s: ", label);
+    if (!rc) *n = 1;
     free(copy);
     return rc;
 }
