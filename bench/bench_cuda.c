@@ -6,18 +6,21 @@
  *       [--ctx 1024 --vocab 50257 -T 1024] [--batches 64,32,16,8,4,2,1]
  *       [--steps 10 --warmup 2 --eval-steps 10 --max-seconds 60]
  *       [--gemm bf16|bf16fast|tf32|fp32 --lt 1 --attn simt|mma]
- *       [--peak 989 --measured 0]
+ *       [--peak 989 --measured 0] [--profile 1]
  *       trains at the first batch size of the list that fits (forward,
  *       backward, AdamW with clipping), then times evaluation forwards
  *
  * Every result is one line starting with RESULT (key=value pairs) for the
- * script to collect; everything else is progress. Parameters are filled on
- * the device (uniform, std 0.02; LayerNorm weights 1): the host-side GPT-2
+ * script to collect; everything else is progress. --profile 1 adds, after
+ * the timed steps, a table of the time per op and shape over 3 training and
+ * 3 evaluation steps, each op synchronised on its own (PROFILE lines).
+ * Parameters are filled on the device (uniform, std 0.02; LayerNorm weights 1): the host-side GPT-2
  * initialisation of a 1.5B model would take longer than the benchmark.
  * FLOPs per token: 6N + 6LCT for training (llm.c's count, attention
  * counted causally), a third of that for evaluation. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +41,7 @@ static double now(void)
 typedef struct opts {
     const char *name, *gemm, *batches, *attn;
     clpt_model_config cfg;
-    int T, steps, warmup, eval_steps, lt, size, reps;
+    int T, steps, warmup, eval_steps, lt, size, reps, profile;
     double max_seconds, peak, measured;
 } opts;
 
@@ -67,6 +70,7 @@ static int parse(opts *o, int argc, char **argv)
         else if (!strcmp(a, "--measured")) o->measured = atof(v);
         else if (!strcmp(a, "--size")) o->size = atoi(v);
         else if (!strcmp(a, "--reps")) o->reps = atoi(v);
+        else if (!strcmp(a, "--profile")) o->profile = atoi(v);
         else return fprintf(stderr, "bench_cuda: unknown option %s\n", a), -1;
     }
     return 0;
@@ -83,6 +87,157 @@ static void init_params(clpt_model *m, uint64_t seed)
         const char *dot = strrchr(t->name, '.');
         if (strstr(t->name, ".ln_") && !strcmp(dot, ".weight")) be->fill(p + t->offset, 1.0f, t->numel);
     }
+}
+
+
+/* ---- --profile: every op timed on its own (synchronised before and after),
+ * summed per op and shape over a few training and evaluation steps --------- */
+
+static const clpt_backend *real;
+static int prof_on;
+typedef struct prof_row { char key[96]; double ms; long calls; } prof_row;
+static prof_row prof_rows[128];
+static int prof_n;
+
+static double prof_begin(void)
+{
+    if (!prof_on) return 0;
+    real->sync();
+    return now();
+}
+
+static void prof_end(double t0, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void prof_end(double t0, const char *fmt, ...)
+{
+    if (!prof_on) return;
+    real->sync();
+    double ms = (now() - t0) * 1e3;
+    char key[96];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(key, sizeof key, fmt, ap);
+    va_end(ap);
+    int i = 0;
+    while (i < prof_n && strcmp(prof_rows[i].key, key)) i++;
+    if (i == prof_n) {
+        if (prof_n == 128) return;
+        snprintf(prof_rows[prof_n++].key, sizeof prof_rows[0].key, "%s", key);
+    }
+    prof_rows[i].ms += ms;
+    prof_rows[i].calls++;
+}
+
+#define PROF(call, ...)                 \
+    do {                                \
+        double t0_ = prof_begin();      \
+        call;                           \
+        prof_end(t0_, __VA_ARGS__);     \
+    } while (0)
+
+static void p_copy(void *d, const void *s, size_t n) { PROF(real->copy(d, s, n), "copy"); }
+static void p_enc_f(float *o, const int *t, const float *wte, const float *wpe, int B, int T, int C)
+{
+    PROF(real->encoder_forward(o, t, wte, wpe, B, T, C), "encoder_forward");
+}
+static void p_enc_b(float *dwte, float *dwpe, const float *d, const int *t, int B, int T, int C)
+{
+    PROF(real->encoder_backward(dwte, dwpe, d, t, B, T, C), "encoder_backward");
+}
+static void p_ln_f(float *o, float *m, float *r, const float *i, const float *w, const float *b, int N, int C,
+                   float eps)
+{
+    PROF(real->layernorm_forward(o, m, r, i, w, b, N, C, eps), "layernorm_forward");
+}
+static void p_ln_b(float *di, float *dw, float *db, const float *d, const float *i, const float *w,
+                   const float *m, const float *r, int N, int C)
+{
+    PROF(real->layernorm_backward(di, dw, db, d, i, w, m, r, N, C), "layernorm_backward");
+}
+static void p_mm_f(float *o, const float *i, const float *w, const float *b, int N, int IN, int OUT, float beta)
+{
+    PROF(real->matmul_forward(o, i, w, b, N, IN, OUT, beta), "matmul_forward %dx%d", IN, OUT);
+}
+static void p_mm_b(float *di, float *dw, float *db, const float *d, const float *i, const float *w, int N,
+                   int IN, int OUT)
+{
+    PROF(real->matmul_backward(di, dw, db, d, i, w, N, IN, OUT), "matmul_backward %dx%d", IN, OUT);
+}
+static void p_att_f(float *o, float *l, const float *q, int B, int T, int C, int NH)
+{
+    PROF(real->attention_forward(o, l, q, B, T, C, NH), "attention_forward");
+}
+static void p_att_b(float *dq, const float *d, const float *q, const float *o, const float *l, int B, int T,
+                    int C, int NH)
+{
+    PROF(real->attention_backward(dq, d, q, o, l, B, T, C, NH), "attention_backward");
+}
+static void p_gelu_f(float *o, const float *i, size_t n) { PROF(real->gelu_forward(o, i, n), "gelu_forward"); }
+static void p_gelu_b(float *di, const float *i, const float *d, size_t n)
+{
+    PROF(real->gelu_backward(di, i, d, n), "gelu_backward");
+}
+static void p_cls(float *l, int *r, float *di, float *dw, const float *i, const float *w, const int *t, int N,
+                  int C, int V, float ds)
+{
+    PROF(real->classifier(l, r, di, dw, i, w, t, N, C, V, ds), "classifier%s", di ? " (training)" : "");
+}
+static void p_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2,
+                    float eps, float wd, float bc1, float bc2, float gs)
+{
+    PROF(real->adamw(p, g, m, v, n, lr, b1, b2, eps, wd, bc1, bc2, gs), "adamw");
+}
+static void p_fill(float *x, float a, size_t n) { PROF(real->fill(x, a, n), "fill"); }
+static void p_axpy(float *y, float a, const float *x, size_t n) { PROF(real->axpy(y, a, x, n), "axpy"); }
+static void p_scale(float *x, float a, size_t n) { PROF(real->scale(x, a, n), "scale"); }
+static double p_dot(const float *x, const float *y, size_t n)
+{
+    double r;
+    PROF(r = real->dot(x, y, n), "dot");
+    return r;
+}
+
+static const clpt_backend *profiled(const clpt_backend *be)
+{
+    static clpt_backend p;
+    real = be;
+    p = *be;
+    p.copy = p_copy;
+    p.encoder_forward = p_enc_f;
+    p.encoder_backward = p_enc_b;
+    p.layernorm_forward = p_ln_f;
+    p.layernorm_backward = p_ln_b;
+    p.matmul_forward = p_mm_f;
+    p.matmul_backward = p_mm_b;
+    p.attention_forward = p_att_f;
+    p.attention_backward = p_att_b;
+    p.gelu_forward = p_gelu_f;
+    p.gelu_backward = p_gelu_b;
+    p.classifier = p_cls;
+    p.adamw = p_adamw;
+    p.fill = p_fill;
+    p.axpy = p_axpy;
+    p.scale = p_scale;
+    p.dot = p_dot;
+    return &p;
+}
+
+static int prof_cmp(const void *a, const void *b)
+{
+    double x = ((const prof_row *)a)->ms, y = ((const prof_row *)b)->ms;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* one line per op and shape, largest first: ms per step, share, calls per step */
+static void prof_report(const char *name, const char *what, int steps)
+{
+    double total = 0;
+    for (int i = 0; i < prof_n; i++) total += prof_rows[i].ms;
+    qsort(prof_rows, prof_n, sizeof prof_rows[0], prof_cmp);
+    printf("PROFILE %s %s: %.2f ms per step in ops (each synchronised)\n", name, what, total / steps);
+    for (int i = 0; i < prof_n; i++)
+        printf("PROFILE %-34s %9.3f ms %5.1f%% %5ld calls\n", prof_rows[i].key, prof_rows[i].ms / steps,
+               100 * prof_rows[i].ms / total, prof_rows[i].calls / steps);
+    prof_n = 0;
 }
 
 static int train_step(clpt_model *m, const int *x, const int *y, int B, int T, float *loss)
@@ -142,6 +297,16 @@ static int run_batch(const opts *o, const clpt_backend *be, int B, const int *x,
         clpt_model_free(m);
         return -1;
     }
+    if (o->profile && real) {
+        prof_on = 1;
+        for (int s = 0; s < 3; s++) train_step(m, x, y, B, T, &loss);
+        prof_on = 0;
+        prof_report(o->name, "training", 3);
+        prof_on = 1;
+        for (int s = 0; s < 3; s++) clpt_model_forward(m, x, y, B, T, &eloss, NULL, NULL);
+        prof_on = 0;
+        prof_report(o->name, "evaluation", 3);
+    }
     double N = (double)clpt_model_nparams(m);
     double fpt = 6.0 * N + 6.0 * o->cfg.n_layer * (double)o->cfg.n_embd * T;
     double tps = B * T / train_s, etps = B * T / eval_s, tflops = tps * fpt / 1e12;
@@ -162,6 +327,7 @@ static int cmd_train(const opts *o)
 {
     const clpt_backend *be = clpt_backend_get("cuda");
     if (!be) return fprintf(stderr, "bench_cuda: %s\n", clpt_errmsg()), 1;
+    if (o->profile) be = profiled(be);
     if (clpt_model_config_check(&o->cfg) || o->T < 1 || o->T > o->cfg.n_ctx)
         return fprintf(stderr, "bench_cuda: bad model or T: %s\n", clpt_errmsg()), 1;
     if (clpt_cuda_set_gemm(o->gemm) || clpt_cuda_set_attn(o->attn))

@@ -7,7 +7,7 @@
 #
 # On the GPU machine, from the repository root (about 6-8 minutes):
 #     bench/device.sh                 build, test, benchmark
-#     bench/device.sh build test      only those phases (also: bench, sanitize)
+#     bench/device.sh build test      only those phases (also: bench, profile, sanitize)
 # Environment: OUT (default ./out-device); CLPT_CUDA_ARCH (default: the GPU's
 # compute capability, e.g. 90); CLPT_DEVICE_BUDGET (seconds after which the
 # remaining benchmarks are skipped, default 360); CLPT_DEVICE_QUICK=1 (124M
@@ -20,8 +20,8 @@
 # and copy build-deps/ to the GPU machine with the tree; they are unpacked under
 # /tmp/clpt-deps there (never over the system) and used only if needed.
 #
-# $OUT receives five files:
-# summary.md, gpu.txt, build.log, tests.log, bench.log.
+# $OUT receives summary.md, gpu.txt, build.log, tests.log, bench.log and,
+# with the profile phase, profile.log.
 set -u -o pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
@@ -105,6 +105,9 @@ use_carried_deps() {
   done
   export PKG_CONFIG_PATH="$lib/pkgconfig:$DEPS/usr/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
   export LD_LIBRARY_PATH="$DEPS/ld${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  # multiarch headers (lua5.4-deb-multiarch.h) and headers a .pc leaves to the
+  # default search path (zlib.h)
+  export CPATH="${CPATH:+$CPATH:}$DEPS/usr/include/x86_64-linux-gnu:$DEPS/usr/include"
   command -v pkg-config >/dev/null 2>&1 || export PATH="$DEPS/usr/bin:$PATH"
   DEP_ARGS=(-DCLPT_OPENBLAS="$lib/openblas-openmp/libopenblas.so"
             -DCLPT_CBLAS_INCLUDE="$DEPS/usr/include/x86_64-linux-gnu/openblas-openmp"
@@ -201,6 +204,20 @@ phase_bench() {
   bench gpt2-xl 48 25 1600 24,16,12,8,6,4,2,1 --gemm bf16 --attn "$attn"
 }
 
+# per-op time of GPT-2 124M and 1.5B steps (bench_cuda --profile), into profile.log
+phase_profile() {
+  local b=$BUILD/bench/bench_cuda
+  [ -x "$b" ] || { note "profile: no bench_cuda"; return; }
+  local attn=${CLPT_BENCH_ATTN:-mma}
+  timeout 90 "$b" train --name gpt2 --layers 12 --heads 12 --embd 768 -T 1024 --batches 16 --steps 3 \
+    --warmup 2 --eval-steps 3 --attn "$attn" --profile 1 >"$OUT/profile.log" 2>&1
+  note "profile gpt2: rc $? ($(elapsed) s)"
+  [ -n "${CLPT_DEVICE_QUICK:-}" ] && return
+  timeout 120 "$b" train --name gpt2-xl --layers 48 --heads 25 --embd 1600 -T 1024 --batches 8 --steps 2 \
+    --warmup 1 --eval-steps 2 --attn "$attn" --profile 1 >>"$OUT/profile.log" 2>&1
+  note "profile gpt2-xl: rc $? ($(elapsed) s)"
+}
+
 # ---- summary ------------------------------------------------------------------------
 write_summary() {
   {
@@ -236,6 +253,14 @@ write_summary() {
         echo "| $(v name) | $(v params) | $(v gemm) | $(v lt) | $(v attn) | $(v B) | $(v train_tps) | $(v train_ms) | $(v tflops) | $(v mfu_peak)% | $(v mfu_measured)% | $(v eval_tps) | $(v eval_ratio) | $(v peak_gb) | $(v dev_used_gb) |"
       fi
     done
+    if [ -s "$OUT/profile.log" ]; then
+      echo
+      echo "## Time per op (bench_cuda --profile 1; each op synchronised on its own)"
+      echo
+      echo '```'
+      grep '^PROFILE' "$OUT/profile.log" | sed 's/^PROFILE //'
+      echo '```'
+    fi
     echo
     echo "Raw output: bench.log; build: build.log; tests: tests.log; device: gpu.txt."
   } >"$SUMMARY"
@@ -251,7 +276,8 @@ for p in "${PHASES[@]}"; do
     test) phase_test ;;
     sanitize) phase_sanitize ;;
     bench) phase_bench ;;
-    *) note "unknown phase $p (build, test, sanitize, bench, fetch-deps)" ;;
+    profile) phase_profile ;;
+    *) note "unknown phase $p (build, test, sanitize, bench, profile, fetch-deps)" ;;
   esac
 done
 write_summary

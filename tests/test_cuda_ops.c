@@ -370,12 +370,17 @@ static void test_vector(size_t n)
     VEC_STEP("sq_acc", cpu->sq_acc(z, -0.5f, x, n), gpu->sq_acc(dz, -0.5f, dx, n), z, dz);
     VEC_STEP("fill", cpu->fill(x, 0.125f, n), gpu->fill(dx, 0.125f, n), x, dx);
 #undef VEC_STEP
-    double a = cpu->dot(y, z, n), b = gpu->dot(dy, dz, n), b2 = gpu->dot(dy, dz, n);
+    /* dot on the device's own y and z: the float ops above may round
+     * differently (FMA contraction), and a dot of n terms amplifies that */
+    float *hy = dev_download(dy, n), *hz = dev_download(dz, n);
+    double a = cpu->dot(hy, hz, n), b = gpu->dot(dy, dz, n), b2 = gpu->dot(dy, dz, n);
     printf("  dot: cpu %.17g cuda %.17g\n", a, b);
-    CHECK_CLOSE(b, a, 1e-9);
+    CHECK_CLOSE(b, a, 1e-12);
     CHECK_MSG(b == b2, "dot must be deterministic (%.17g vs %.17g)", b, b2);
     double nn = gpu->dot(dz, dz, n);
-    CHECK_CLOSE(nn, cpu->dot(z, z, n), 1e-9);
+    CHECK_CLOSE(nn, cpu->dot(hz, hz, n), 1e-12);
+    free(hy);
+    free(hz);
     gpu->free(dx); gpu->free(dy); gpu->free(dz);
     free(x); free(y); free(z);
 }
