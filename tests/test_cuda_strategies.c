@@ -110,11 +110,13 @@ int main(void)
                       *agem[] = {"memory=8", "ref_rows=4"};
     struct { const char *strategy, *const *opts; int n; } cases[] = {
         {"sequential", none, 0}, {"replay", replay, 1}, {"ewc", ewc, 2}, {"agem", agem, 2}};
-    /* GEMM precision: bounds (ppl rel, update cosine, update norm rel) */
-    struct { const char *gemm; double ppl, cos, norm; } modes[] = {{"fp32", 1e-3, 0.999, 1e-2},
-                                                                   {"bf16", 3e-2, 0.95, 5e-2}};
+    /* GEMM precision and attention kernels: bounds (ppl rel, update cosine,
+     * update norm rel); fp32 everywhere, then the defaults (bf16) */
+    struct { const char *gemm, *attn; double ppl, cos, norm; } modes[] = {
+        {"fp32", "simt", 1e-3, 0.999, 1e-2}, {"bf16", "mma", 3e-2, 0.95, 5e-2}};
     for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
         CHECK(clpt_cuda_set_gemm(modes[m].gemm) == 0);
+        CHECK(clpt_cuda_set_attn(modes[m].attn) == 0);
         for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
             char what[64], name_c[64], name_g[64];
             snprintf(what, sizeof what, "%s/%s", cases[k].strategy, modes[m].gemm);
@@ -130,6 +132,7 @@ int main(void)
         }
     }
     clpt_cuda_set_gemm("bf16");
+    clpt_cuda_set_attn("mma");
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", corpus);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", corpus);

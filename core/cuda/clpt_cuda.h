@@ -33,9 +33,12 @@ const clpt_backend *clpt_backend_cuda(void);
 int clpt_cuda_set_gemm(const char *mode);
 const char *clpt_cuda_gemm(void);
 
-/* Attention implementation: "simt" (fp32 on CUDA cores, any head size up
- * to 128; the default) or "mma" (bf16 tensor cores with fp32 accumulation,
- * head size 64, i.e. every GPT-2; other head sizes still use simt).
+/* Attention implementation: "mma" (the default: bf16 mma.sync with fp32
+ * accumulation, scores in registers; needs 16-byte aligned activations,
+ * else wmma is used), "wmma" (bf16 tensor cores through WMMA, scores
+ * through shared memory) or "simt" (fp32 on CUDA cores, the tightest match
+ * to the CPU, any head size up to 128). The tensor-core kernels take head
+ * size 64, i.e. every GPT-2; other head sizes use simt.
  * Default from CLPT_CUDA_ATTN. Returns 0 or CLPT_EINVAL. */
 int clpt_cuda_set_attn(const char *impl);
 const char *clpt_cuda_attn(void);

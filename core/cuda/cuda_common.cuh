@@ -33,7 +33,7 @@ typedef struct cu_state {
     char name[256];
     int gemm_mode;        /* CU_GEMM_* */
     int use_lt;           /* bias epilogue through cuBLASLt */
-    int attn_tc;          /* tensor-core attention for head size 64 */
+    int attn;             /* CU_ATTN_*: the attention kernels for head size 64 */
     int status;           /* first failure inside an op, 0 if none */
     char msg[512];
     size_t in_use, peak;  /* bytes through cu_malloc */
@@ -78,6 +78,9 @@ void cu_scratch_release(void);
  * buffer (to_device, copy, adamw, the vector ops) and drops the shadows it
  * overlaps; cu_params_freed releases them for good. */
 const __nv_bfloat16 *cu_weight_bf16(const float *w, size_t n);
+/* the same with room for cap >= n elements, those past n zero (the
+ * classifier pads the vocabulary to a multiple of 64 rows) */
+const __nv_bfloat16 *cu_weight_bf16_padded(const float *w, size_t n, size_t cap);
 void cu_params_written(const void *p, size_t bytes);
 void cu_params_freed(const void *p, size_t bytes);
 void cu_shadows_release(void);
@@ -131,11 +134,19 @@ static __device__ __forceinline__ float cu_warp_sum(float v)
  * two-pass reduction (fixed row chunks, then chunks in order) */
 int cu_colsum_acc(float *dst, const float *x, int N, int C);
 
-/* attention on tensor cores (attention_tc.cu), head size 64 only; D is
- * rowsum(dO * O) per (b, h, t), computed by the caller */
+/* attention on tensor cores, head size 64 only; D is rowsum(dO * O) per
+ * (b, h, t), computed by the caller. WMMA with the scores in shared memory
+ * (attention_tc.cu), or mma.sync with the scores in registers
+ * (attention_mma.cu), which also needs 16-byte aligned activations
+ * (cu_attention_mma_ok). */
+enum { CU_ATTN_SIMT, CU_ATTN_WMMA, CU_ATTN_MMA };
 int cu_attention_forward_tc(float *out, float *lse, const float *qkv, int B, int T, int C, int NH);
 int cu_attention_backward_tc(float *dqkv, const float *dout, const float *qkv, const float *lse,
                              const float *D, int B, int T, int C, int NH);
+int cu_attention_mma_ok(const void *a, const void *b, const void *c, int C, int NH);
+int cu_attention_forward_mma(float *out, float *lse, const float *qkv, int B, int T, int C, int NH);
+int cu_attention_backward_mma(float *dqkv, const float *dout, const float *qkv, const float *lse,
+                              const float *D, int B, int T, int C, int NH);
 
 /* ---- the ops (backend.h semantics) -------------------------------------------- */
 
