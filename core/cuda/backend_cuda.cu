@@ -180,7 +180,7 @@ void cu_scratch_release(void)
 
 typedef struct cu_shadow {
     const float *src;
-    size_t n;
+    size_t n, cap; /* elements converted; elements allocated (the rest zero) */
     __nv_bfloat16 *dst;
     int valid;
 } cu_shadow;
@@ -189,18 +189,30 @@ typedef struct cu_shadow {
 static cu_shadow shadows[CU_SHADOW_MAX];
 static int n_shadows;
 
-const __nv_bfloat16 *cu_weight_bf16(const float *w, size_t n)
+const __nv_bfloat16 *cu_weight_bf16_padded(const float *w, size_t n, size_t cap)
 {
     cu_shadow *s = NULL;
     for (int i = 0; i < n_shadows && !s; i++)
         if (shadows[i].src == w && shadows[i].n == n) s = &shadows[i];
+    if (s && s->cap < cap) { /* asked for more padding than it has: make it anew */
+        CU_CHECK(cudaStreamSynchronize(g_cu.stream));
+        cu_free_tracked(s->dst, s->cap * sizeof(__nv_bfloat16));
+        *s = shadows[--n_shadows];
+        s = NULL;
+    }
     if (!s) {
         if (n_shadows == CU_SHADOW_MAX) return NULL; /* caller converts into scratch */
-        __nv_bfloat16 *d = (__nv_bfloat16 *)cu_malloc(n * sizeof *d);
+        if (cap < n) cap = n;
+        __nv_bfloat16 *d = (__nv_bfloat16 *)cu_malloc(cap * sizeof *d);
         if (!d) return NULL;
+        if (cap > n && CU_CHECK(cudaMemsetAsync(d + n, 0, (cap - n) * sizeof *d, g_cu.stream))) {
+            cu_free_tracked(d, cap * sizeof *d);
+            return NULL;
+        }
         s = &shadows[n_shadows++];
         s->src = w;
         s->n = n;
+        s->cap = cap;
         s->dst = d;
         s->valid = 0;
     }
@@ -210,6 +222,8 @@ const __nv_bfloat16 *cu_weight_bf16(const float *w, size_t n)
     }
     return s->dst;
 }
+
+const __nv_bfloat16 *cu_weight_bf16(const float *w, size_t n) { return cu_weight_bf16_padded(w, n, n); }
 
 static int overlaps(const cu_shadow *s, const char *lo, const char *hi)
 {
@@ -229,7 +243,7 @@ void cu_params_freed(const void *p, size_t bytes)
     const char *lo = (const char *)p, *hi = lo + bytes;
     for (int i = 0; i < n_shadows;) {
         if (overlaps(&shadows[i], lo, hi)) {
-            cu_free_tracked(shadows[i].dst, shadows[i].n * sizeof(__nv_bfloat16));
+            cu_free_tracked(shadows[i].dst, shadows[i].cap * sizeof(__nv_bfloat16));
             shadows[i] = shadows[--n_shadows];
         } else {
             i++;
@@ -240,7 +254,7 @@ void cu_params_freed(const void *p, size_t bytes)
 void cu_shadows_release(void)
 {
     for (int i = 0; i < n_shadows; i++)
-        cu_free_tracked(shadows[i].dst, shadows[i].n * sizeof(__nv_bfloat16));
+        cu_free_tracked(shadows[i].dst, shadows[i].cap * sizeof(__nv_bfloat16));
     n_shadows = 0;
 }
 
@@ -259,16 +273,18 @@ extern "C" int clpt_cuda_set_gemm(const char *mode)
                     mode ? mode : "(null)");
 }
 extern "C" const char *clpt_cuda_gemm(void) { return gemm_names[g_cu.gemm_mode]; }
+static const char *const attn_names[] = {"simt", "wmma", "mma"};
 extern "C" int clpt_cuda_set_attn(const char *impl)
 {
-    if (impl && (!strcmp(impl, "simt") || !strcmp(impl, "mma"))) {
-        g_cu.attn_tc = !strcmp(impl, "mma");
-        return 0;
-    }
-    return clpt_err(CLPT_EINVAL, "cuda: unknown attention implementation '%s' (valid: simt, mma)",
+    for (int i = 0; i < 3; i++)
+        if (impl && !strcmp(impl, attn_names[i])) {
+            g_cu.attn = i;
+            return 0;
+        }
+    return clpt_err(CLPT_EINVAL, "cuda: unknown attention implementation '%s' (valid: simt, wmma, mma)",
                     impl ? impl : "(null)");
 }
-extern "C" const char *clpt_cuda_attn(void) { return g_cu.attn_tc ? "mma" : "simt"; }
+extern "C" const char *clpt_cuda_attn(void) { return attn_names[g_cu.attn]; }
 extern "C" void clpt_cuda_set_lt(int on) { g_cu.use_lt = on != 0; }
 extern "C" int clpt_cuda_lt(void) { return g_cu.use_lt; }
 extern "C" int clpt_cuda_status(void) { return g_cu.status; }
@@ -394,6 +410,7 @@ extern "C" const clpt_backend *clpt_backend_cuda(void)
         tried = 1;
         g_cu.gemm_mode = CU_GEMM_BF16;
         g_cu.use_lt = 1;
+        g_cu.attn = CU_ATTN_MMA;
         if (init_device() == 0) {
             const char *mode = getenv("CLPT_CUDA_GEMM"), *lt = getenv("CLPT_CUDA_LT");
             const char *attn = getenv("CLPT_CUDA_ATTN");

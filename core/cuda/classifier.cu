@@ -2,11 +2,12 @@
  * cross-entropy, rank and gradients, a chunk of rows at a time, so no
  * (N,V) tensor exists beyond one chunk (at most CU_LOGITS_BYTES).
  *
- * Per chunk of R rows (x = inp rows, L = the chunk's logits):
+ * Per chunk of R rows (x = inp rows, L = the chunk's fp32 logits):
  *   L (R,V) = x wte^T                          cuBLAS
- *   per row: loss, rank; L = dscale (softmax - onehot)   k_xent_rows
- *   dinp (R,C) = L wte;  dwte (V,C) += L^T x   cuBLAS
- * as cpu_classifier does. */
+ *   per row: loss, rank; G = dscale (softmax - onehot)   k_xent_rows
+ *   dinp (R,C) = G wte;  dwte (V,C) += G^T x   cuBLAS
+ * G is bf16 in bf16 GEMM mode (written once, read by both GEMMs), else L
+ * itself; as cpu_classifier does. */
 #include <math.h>
 
 #include "cuda_common.cuh"
@@ -29,25 +30,38 @@ static __device__ __forceinline__ void lse_merge(float &m, float &s, float m2, f
     if (s2 != 0.0f) s += s2 * expf(m2 - m); /* s2 == 0: an empty partial, maybe m2 = -inf */
 }
 
-/* One block per row of L (V logits). Pass 1: online max and sum of
- * exponentials, and the count of logits above the target's. Pass 2, for
- * training: overwrite the row with dscale * (softmax - onehot). */
+/* One block per row of L (V logits, rows Vp apart; Vp a multiple of 64 and
+ * L 16-byte aligned, so rows are read as float4). Pass 1: online max and
+ * sum of exponentials, and the count of logits above the target's. Pass 2,
+ * for training: the row's gradient dscale * (softmax - onehot), zero past V,
+ * into G (bf16, rows Vp apart) when G is given, else over L's row. */
 __global__ void __launch_bounds__(XENT_THREADS)
-    k_xent_rows(float *L, int V, const int *targets, float *losses, int *ranks, float dscale,
-                int want_grad)
+    k_xent_rows(float *L, int V, int Vp, const int *targets, float *losses, int *ranks, float dscale,
+                int want_grad, __nv_bfloat16 *G)
 {
     __shared__ float sh_m[XENT_THREADS / 32], sh_s[XENT_THREADS / 32];
     __shared__ int sh_g[XENT_THREADS / 32];
-    float *row = L + (size_t)blockIdx.x * V;
+    float *row = L + (size_t)blockIdx.x * Vp;
+    const float4 *row4 = (const float4 *)row;
     int target = targets[blockIdx.x], lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     float tl = row[target];
     float m = -INFINITY, s = 0.0f;
-    int greater = 0;
-    for (int j = threadIdx.x; j < V; j += XENT_THREADS) {
+    int greater = 0, V4 = V / 4;
+    for (int j = threadIdx.x; j < V4; j += XENT_THREADS) {
+        float4 z = row4[j];
+        greater += (z.x > tl) + (z.y > tl) + (z.z > tl) + (z.w > tl);
+        float zm = fmaxf(fmaxf(z.x, z.y), fmaxf(z.z, z.w));
+        if (zm > m) {
+            s *= expf(m - zm); /* m = -inf at first: s is 0 and stays 0 */
+            m = zm;
+        }
+        s += expf(z.x - m) + expf(z.y - m) + expf(z.z - m) + expf(z.w - m);
+    }
+    for (int j = 4 * V4 + threadIdx.x; j < V; j += XENT_THREADS) {
         float z = row[j];
         greater += z > tl;
         if (z > m) {
-            s = s * expf(m - z) + 1.0f; /* m = -inf at first: s is 0 and stays 0 */
+            s = s * expf(m - z) + 1.0f;
             m = z;
         } else {
             s += expf(z - m);
@@ -78,36 +92,67 @@ __global__ void __launch_bounds__(XENT_THREADS)
     }
     if (!want_grad) return;
     float k = dscale / s;
-    for (int j = threadIdx.x; j < V; j += XENT_THREADS) row[j] = expf(row[j] - m) * k;
-    __syncthreads(); /* the target's entry was written by some thread above */
-    if (threadIdx.x == 0) row[target] -= dscale;
+    for (int j = threadIdx.x; j < Vp / 4; j += XENT_THREADS) {
+        float4 z = row4[j];
+        float v[4] = {z.x, z.y, z.z, z.w};
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            int c = 4 * j + e;
+            v[e] = c < V ? expf(v[e] - m) * k - (c == target ? dscale : 0.0f) : 0.0f;
+        }
+        if (G) {
+            __nv_bfloat162 lo = __floats2bfloat162_rn(v[0], v[1]), hi = __floats2bfloat162_rn(v[2], v[3]);
+            uint2 u;
+            u.x = *(uint32_t *)&lo;
+            u.y = *(uint32_t *)&hi;
+            *(uint2 *)(G + (size_t)blockIdx.x * Vp + 4 * j) = u;
+        } else {
+            ((float4 *)row)[j] = make_float4(v[0], v[1], v[2], v[3]);
+        }
+    }
 }
 
 void cu_classifier(float *losses, int *ranks, float *dinp, float *dwte, const float *inp,
                    const float *wte, const int *targets, int N, int C, int V, float dscale)
 {
-    size_t rows = CU_LOGITS_BYTES / ((size_t)V * sizeof(float));
+    /* Rows of the logits chunk are padded to Vp, a multiple of 64 entries, so
+     * every row starts 256-byte aligned. In bf16 mode the weights' shadow is
+     * padded too, with zero rows, so the GEMMs run over Vp (V = 50257 is odd)
+     * and the padded logits and gradients are exactly 0. */
+    int Vp = (V + 63) / 64 * 64, bf = g_cu.gemm_mode == CU_GEMM_BF16;
+    size_t rows = CU_LOGITS_BYTES / ((size_t)Vp * sizeof(float));
     if (rows < 1) rows = 1;
     if (rows > (size_t)N) rows = N;
-    float *L = (float *)cu_scratch(CU_SLOT_LOGITS, rows * V * sizeof(float));
+    float *L = (float *)cu_scratch(CU_SLOT_LOGITS, rows * Vp * sizeof(float));
+    /* in bf16 mode the gradient goes straight to bf16, the next GEMMs' operand */
+    __nv_bfloat16 *G = NULL;
+    if (L && dinp && bf) G = (__nv_bfloat16 *)cu_scratch(CU_SLOT_CONV_B, rows * Vp * sizeof *G);
+    if (!L || (dinp && bf && !G)) return;
     cu_operand W;
-    if (!L || cu_operand_get(&W, wte, (size_t)V * C, 1, CU_SLOT_CONV_C)) return;
+    const __nv_bfloat16 *Wp = bf ? cu_weight_bf16_padded(wte, (size_t)V * C, (size_t)Vp * C) : NULL;
+    int Vg = Wp ? Vp : V; /* the GEMMs' vocabulary extent */
+    if (Wp) {
+        W.p = Wp;
+        W.type = CUDA_R_16BF;
+    } else if (cu_operand_get(&W, wte, (size_t)V * C, 1, CU_SLOT_CONV_C)) {
+        return;
+    }
+    cu_operand P = {G ? (const void *)G : (const void *)L, G ? CUDA_R_16BF : CUDA_R_32F};
     for (int r0 = 0; r0 < N; r0 += (int)rows) {
         int R = N - r0 < (int)rows ? N - r0 : (int)rows;
         const float *x = inp + (size_t)r0 * C;
-        cu_operand X, P;
+        cu_operand X;
         if (cu_operand_get(&X, x, (size_t)R * C, 0, CU_SLOT_CONV_A)) return;
-        /* L^T (V,R) = wte (V,C) @ x^T (C,R); wte is stored as wte^T (C,V) */
-        if (cu_gemm(1, 0, V, R, C, &W, C, &X, C, L, V, 1.0f, 0.0f)) return;
-        k_xent_rows<<<R, XENT_THREADS, 0, g_cu.stream>>>(L, V, targets + r0, losses + r0,
+        /* L^T (Vg,R) = wte (Vg,C) @ x^T (C,R); wte is stored as wte^T (C,Vg) */
+        if (cu_gemm(1, 0, Vg, R, C, &W, C, &X, C, L, Vp, 1.0f, 0.0f)) return;
+        k_xent_rows<<<R, XENT_THREADS, 0, g_cu.stream>>>(L, V, Vp, targets + r0, losses + r0,
                                                          ranks ? ranks + r0 : NULL, dscale,
-                                                         dinp != NULL);
+                                                         dinp != NULL, G);
         if (CU_LAUNCHED("k_xent_rows")) return;
         if (!dinp) continue;
-        if (cu_operand_get(&P, L, (size_t)R * V, 0, CU_SLOT_CONV_B)) return;
-        /* dinp^T (C,R) = wte^T (C,V) @ L^T (V,R) */
-        if (cu_gemm(0, 0, C, R, V, &W, C, &P, V, dinp + (size_t)r0 * C, C, 1.0f, 0.0f)) return;
-        /* dwte^T (C,V) += x^T (C,R) @ L (R,V); L is stored as L^T (V,R) */
-        if (cu_gemm(0, 1, C, V, R, &X, C, &P, V, dwte, C, 1.0f, 1.0f)) return;
+        /* dinp^T (C,R) = wte^T (C,Vg) @ G^T (Vg,R) */
+        if (cu_gemm(0, 0, C, R, Vg, &W, C, &P, Vp, dinp + (size_t)r0 * C, C, 1.0f, 0.0f)) return;
+        /* dwte^T (C,V) += x^T (C,R) @ G (R,V); G is stored as G^T (Vp,R) */
+        if (cu_gemm(0, 1, C, V, R, &X, C, &P, Vp, dwte, C, 1.0f, 1.0f)) return;
     }
 }
