@@ -121,7 +121,9 @@ static void prof_end(double t0, const char *fmt, ...)
     while (i < prof_n && strcmp(prof_rows[i].key, key)) i++;
     if (i == prof_n) {
         if (prof_n == 128) return;
-        snprintf(prof_rows[prof_n++].key, sizeof prof_rows[0].key, "%s", key);
+        snprintf(prof_rows[prof_n].key, sizeof prof_rows[0].key, "%s", key);
+        prof_rows[prof_n].ms = 0;
+        prof_rows[prof_n++].calls = 0;
     }
     prof_rows[i].ms += ms;
     prof_rows[i].calls++;
@@ -380,7 +382,7 @@ static int cmd_gemm(const opts *o)
 
 int main(int argc, char **argv)
 {
-    opts o = {.name = "model", .gemm = "bf16", .attn = "simt", .batches = "64,48,32,24,16,12,8,6,4,2,1",
+    opts o = {.name = "model", .gemm = "bf16", .attn = "mma", .batches = "64,48,32,24,16,12,8,6,4,2,1",
               .cfg = {12, 12, 768, 1024, 50257, 1e-5f}, .T = 1024, .steps = 10, .warmup = 2,
               .eval_steps = 10, .lt = 1, .size = 8192, .reps = 20, .max_seconds = 60,
               .peak = 989, .measured = 0};

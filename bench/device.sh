@@ -191,10 +191,12 @@ phase_bench() {
   # GEMM precision, the bias epilogue and the attention kernel, on GPT-2
   # small at a fixed batch
   bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn simt
+  bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn wmma
   bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn mma
-  bench gpt2 12 12 768 16 --gemm bf16 --lt 0 --attn mma
-  bench gpt2 12 12 768 16 --gemm bf16fast --lt 1 --attn mma
-  bench gpt2 12 12 768 16 --gemm tf32 --lt 1 --attn mma
+  if [ -z "${CLPT_DEVICE_QUICK:-}" ]; then
+    bench gpt2 12 12 768 16 --gemm bf16 --lt 0 --attn mma
+    bench gpt2 12 12 768 16 --gemm tf32 --lt 1 --attn mma
+  fi
   # the largest batch that fits, per size (CLPT_BENCH_ATTN=simt if mma failed its tests)
   local attn=${CLPT_BENCH_ATTN:-mma}
   bench gpt2 12 12 768 64,48,32,24,16,8 --gemm bf16 --attn "$attn"

@@ -100,7 +100,9 @@ static void test_layernorm(int N, int C)
     gpu->layernorm_backward(dgin, dgw, dgb, dgo, dx, dw, dmean, drstd, N, C);
     g1 = dev_download(dgin, n); g2 = dev_download(dgw, C); g3 = dev_download(dgb, C);
     snprintf(what, sizeof what, "layernorm_backward dinp N=%d C=%d", N, C);
-    compare_f32(what, g1, gin, n, 1e-5);
+    /* C = 1: x - mean is 0, so the added gradient is rounding noise times
+     * rstd = 1/sqrt(eps), about 300; only its size can be checked */
+    compare_f32(what, g1, gin, n, C == 1 ? 1e-4 : 1e-5);
     compare_f32("layernorm_backward dw", g2, gw, C, 1e-5);
     compare_f32("layernorm_backward db", g3, gb, C, 1e-5);
     free(g1); free(g2); free(g3);
@@ -443,14 +445,18 @@ int main(void)
     /* tensor cores, head size 64: partial tiles, several tiles, GPT-2's shape
      * (very short rows are left out: with one or two keys, dq is rounding
      * noise around zero in bf16 and relative error is meaningless) */
-    CHECK(clpt_cuda_set_attn("mma") == 0);
     att_tol_out = 2e-2, att_tol_lse = 1e-2, att_tol_d = 3e-2;
-    test_attention(2, 70, 128, 2);
-    test_attention(3, 200, 128, 2);
-    test_attention(2, 130, 256, 4);
-    test_attention(1, 1024, 768, 12);
-    test_attention(2, 50, 48, 3); /* head size 16: falls back to simt */
-    clpt_cuda_set_attn("simt");
+    for (int impl = 0; impl < 2; impl++) {
+        CHECK(clpt_cuda_set_attn(impl ? "mma" : "wmma") == 0);
+        test_attention(2, 70, 128, 2);
+        test_attention(3, 200, 128, 2);
+        test_attention(2, 130, 256, 4);
+        test_attention(1, 1024, 768, 12);
+        test_attention(4, 1024, 768, 12); /* many blocks: races show here */
+        test_attention(2, 50, 48, 3); /* head size 16: falls back to simt */
+        check_status(clpt_cuda_attn());
+    }
+    clpt_cuda_set_attn("mma");
     check_status("attention");
 
     const char *modes[] = {"fp32", "tf32", "bf16fast", "bf16"};
