@@ -7,7 +7,7 @@
 #
 # On the GPU machine, from the repository root (about 6-8 minutes):
 #     bench/device.sh                 build, test, benchmark
-#     bench/device.sh build test      only those phases (also: bench, profile, sanitize)
+#     bench/device.sh build test      only those phases (also: suite, bench, profile, sanitize)
 # Environment: OUT (default ./out-device); CLPT_CUDA_ARCH (default: the GPU's
 # compute capability, e.g. 90); CLPT_DEVICE_BUDGET (seconds after which the
 # remaining benchmarks are skipped, default 360); CLPT_DEVICE_QUICK=1 (124M
@@ -21,7 +21,7 @@
 # /tmp/clpt-deps there (never over the system) and used only if needed.
 #
 # $OUT receives summary.md, gpu.txt, build.log, tests.log, bench.log and,
-# with the profile phase, profile.log.
+# with the profile and suite phases, profile.log and suite.log.
 set -u -o pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
@@ -206,6 +206,15 @@ phase_bench() {
   bench gpt2-xl 48 25 1600 24,16,12,8,6,4,2,1 --gemm bf16 --attn "$attn"
 }
 
+# the whole test suite with the GPU visible, so `runtime.backend = auto`
+# (the default) picks it: every CLI and script test then trains on the GPU
+phase_suite() {
+  [ -d "$BUILD" ] || { note "suite: no build"; return; }
+  ( cd "$BUILD" && timeout 200 ctest -LE cuda -j"$(nproc)" --output-on-failure --timeout 150 ) \
+    >"$OUT/suite.log" 2>&1
+  note "suite (auto = cuda): rc $? ($(elapsed) s): $(grep -E 'tests passed|tests failed' "$OUT/suite.log" | tail -1)"
+}
+
 # per-op time of GPT-2 124M and 1.5B steps (bench_cuda --profile), into profile.log
 phase_profile() {
   local b=$BUILD/bench/bench_cuda
@@ -279,7 +288,8 @@ for p in "${PHASES[@]}"; do
     sanitize) phase_sanitize ;;
     bench) phase_bench ;;
     profile) phase_profile ;;
-    *) note "unknown phase $p (build, test, sanitize, bench, profile, fetch-deps)" ;;
+    suite) phase_suite ;;
+    *) note "unknown phase $p (build, test, suite, sanitize, bench, profile, fetch-deps)" ;;
   esac
 done
 write_summary

@@ -222,50 +222,101 @@ void cu_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 
 /* 0.5 x (1 + tanh(u)) = x sigmoid(2u), as the CPU writes it */
-__global__ void k_gelu_fwd(float *out, const float *inp, size_t n)
+static __device__ __forceinline__ float gelu_f(float x)
 {
-    CU_FOR(i, n) {
-        float x = inp[i], u = GELU_K * (x + 0.044715f * x * x * x);
-        out[i] = x / (1.0f + expf(-2.0f * u));
+    float u = GELU_K * (x + 0.044715f * x * x * x);
+    return x / (1.0f + expf(-2.0f * u));
+}
+
+static __device__ __forceinline__ float gelu_b(float x, float d)
+{
+    float u = GELU_K * (x + 0.044715f * x * x * x);
+    float s = 1.0f / (1.0f + expf(-2.0f * u));
+    float du = GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+    return (s + 2.0f * x * s * (1.0f - s) * du) * d;
+}
+
+/* vec4: 16-byte accesses over n/4 float4s (the launcher checks alignment) */
+__global__ void k_gelu_fwd(float *out, const float *inp, size_t n, int vec4)
+{
+    if (vec4) {
+        CU_FOR(i, n / 4) {
+            float4 x = ((const float4 *)inp)[i];
+            ((float4 *)out)[i] = make_float4(gelu_f(x.x), gelu_f(x.y), gelu_f(x.z), gelu_f(x.w));
+        }
+    } else {
+        CU_FOR(i, n) out[i] = gelu_f(inp[i]);
     }
 }
 
 /* dinp may alias dout: each element is read before it is written */
-__global__ void k_gelu_bwd(float *dinp, const float *inp, const float *dout, size_t n)
+__global__ void k_gelu_bwd(float *dinp, const float *inp, const float *dout, size_t n, int vec4)
 {
-    CU_FOR(i, n) {
-        float x = inp[i], u = GELU_K * (x + 0.044715f * x * x * x);
-        float s = 1.0f / (1.0f + expf(-2.0f * u));
-        float du = GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] = (s + 2.0f * x * s * (1.0f - s) * du) * dout[i];
+    if (vec4) {
+        CU_FOR(i, n / 4) {
+            float4 x = ((const float4 *)inp)[i], d = ((const float4 *)dout)[i];
+            ((float4 *)dinp)[i] =
+                make_float4(gelu_b(x.x, d.x), gelu_b(x.y, d.y), gelu_b(x.z, d.z), gelu_b(x.w, d.w));
+        }
+    } else {
+        CU_FOR(i, n) dinp[i] = gelu_b(inp[i], dout[i]);
     }
+}
+
+static int aligned16(const void *a, const void *b, const void *c, size_t n)
+{
+    return n % 4 == 0 && ((uintptr_t)a | (uintptr_t)b | (uintptr_t)c) % 16 == 0;
 }
 
 void cu_gelu_forward(float *out, const float *inp, size_t n)
 {
-    k_gelu_fwd<<<cu_grid(n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(out, inp, n);
+    int v = aligned16(out, inp, inp, n);
+    k_gelu_fwd<<<cu_grid(v ? n / 4 : n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(out, inp, n, v);
     CU_LAUNCHED("k_gelu_fwd");
 }
 
 void cu_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
 {
-    k_gelu_bwd<<<cu_grid(n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(dinp, inp, dout, n);
+    int v = aligned16(dinp, inp, dout, n);
+    k_gelu_bwd<<<cu_grid(v ? n / 4 : n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(dinp, inp, dout, n,
+                                                                                  v);
     CU_LAUNCHED("k_gelu_bwd");
 }
 
 /* ---- AdamW --------------------------------------------------------------------------- */
 
 __global__ void k_adamw(float *p, const float *g, float *m, float *v, size_t n, float b1,
-                        float b2, float eps, float decay, float step, float bc2s, float gscale)
+                        float b2, float eps, float decay, float step, float bc2s, float gscale, int vec4)
 {
-    CU_FOR(i, n) {
-        float gi = g[i] * gscale;
-        float mi = b1 * m[i] + (1.0f - b1) * gi;
-        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] = p[i] * decay - step * mi / (sqrtf(vi) / bc2s + eps);
+#define ADAMW_ONE(pi, gi_, mi_, vi_)                                  \
+    do {                                                               \
+        float gi = (gi_) * gscale;                                     \
+        mi_ = b1 * mi_ + (1.0f - b1) * gi;                             \
+        vi_ = b2 * vi_ + (1.0f - b2) * gi * gi;                        \
+        pi = pi * decay - step * mi_ / (sqrtf(vi_) / bc2s + eps);      \
+    } while (0)
+    if (vec4) {
+        CU_FOR(i, n / 4) {
+            float4 pp = ((float4 *)p)[i], gg = ((const float4 *)g)[i], mm = ((float4 *)m)[i],
+                   vv = ((float4 *)v)[i];
+            ADAMW_ONE(pp.x, gg.x, mm.x, vv.x);
+            ADAMW_ONE(pp.y, gg.y, mm.y, vv.y);
+            ADAMW_ONE(pp.z, gg.z, mm.z, vv.z);
+            ADAMW_ONE(pp.w, gg.w, mm.w, vv.w);
+            ((float4 *)p)[i] = pp;
+            ((float4 *)m)[i] = mm;
+            ((float4 *)v)[i] = vv;
+        }
+    } else {
+        CU_FOR(i, n) {
+            float pi = p[i], mi = m[i], vi = v[i];
+            ADAMW_ONE(pi, g[i], mi, vi);
+            m[i] = mi;
+            v[i] = vi;
+            p[i] = pi;
+        }
     }
+#undef ADAMW_ONE
 }
 
 void cu_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
@@ -274,8 +325,9 @@ void cu_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, 
     if (n == 0) return;
     cu_params_written(p, n * sizeof(float));
     float step = lr / bc1, bc2s = sqrtf(bc2), decay = 1.0f - lr * wd;
-    k_adamw<<<cu_grid(n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(p, g, m, v, n, b1, b2, eps,
-                                                                    decay, step, bc2s, gscale);
+    int v4 = aligned16(p, g, m, n) && aligned16(v, v, v, n);
+    k_adamw<<<cu_grid(v4 ? n / 4 : n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(
+        p, g, m, v, n, b1, b2, eps, decay, step, bc2s, gscale, v4);
     CU_LAUNCHED("k_adamw");
 }
 
