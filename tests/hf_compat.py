@@ -25,7 +25,9 @@ def check(d):
     model, info = GPT2LMHeadModel.from_pretrained(
         os.path.join(d, "ckpt"), output_loading_info=True)
     missing = [k for k in info["missing_keys"] if not k.endswith(IGNORABLE)]
-    bad = missing + info["unexpected_keys"] + info["mismatched_keys"] + info["error_msgs"]
+    # lists in transformers 4, sets in 5
+    bad = missing + [k for key in ("unexpected_keys", "mismatched_keys", "error_msgs")
+                     for k in sorted(map(str, info.get(key) or []))]
     if bad:
         print("transformers could not load every tensor:", bad)
         return 1

@@ -3,12 +3,10 @@
  * tensor (cosine >= 0.99), per-token losses, ranks and logits; 50 AdamW
  * steps whose loss curve must track the CPU's; evaluation perplexity after
  * them; a checkpoint written from the GPU model and read back on the CPU
- * (and the other way). In fp32 GEMM mode the bounds are far tighter, which
- * separates kernel bugs from bf16 rounding. Skipped (77) without a GPU.
- *
- * Strategy-level parity (replay, ewc, agem on the GPU) runs through the
- * plugin host and belongs with its tests; these plugins only call the
- * backend's vector ops, which test_cuda_ops covers. */
+ * (and the other way); the same run twice gives the same bits. In fp32
+ * GEMM mode the bounds are far tighter, which separates kernel bugs from
+ * bf16 rounding. The strategies on the GPU are test_cuda_strategies.c.
+ * Skipped (77) without a GPU. */
 #define _POSIX_C_SOURCE 200809L
 #ifdef CLPT_WITH_CUDA
 #include <unistd.h>
@@ -245,6 +243,64 @@ static void test_checkpoint(const clpt_model_config *cfg)
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", dir);
 }
 
+/* ---- the same run twice on the GPU: the same bits --------------------------------------- */
+
+static float *gpu_run(const clpt_model_config *cfg, const float *init, int **xs, int **ys, int nb, int B, int T)
+{
+    clpt_model *m;
+    if (clpt_model_new(&m, cfg, gpu)) return NULL;
+    clpt_model_set_params(m, init);
+    clpt_adamw o = {.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f, .grad_clip = 1.0f};
+    for (int s = 0; s < 2 * nb; s++) {
+        float l;
+        clpt_model_zero_grad(m);
+        CHECK(clpt_model_forward_backward(m, xs[s % nb], ys[s % nb], B, T, 1.0f, &l) == 0);
+        clpt_model_adamw_step(m, &o, 1e-3f);
+    }
+    size_t n = clpt_model_nparams(m);
+    float *p = malloc(n * sizeof *p);
+    clpt_model_get_params(m, p);
+    clpt_model_free(m);
+    return p;
+}
+
+/* repeated tokens in every batch (the token-embedding gradient's scatter
+ * is where a nondeterministic sum would show) */
+static void test_repeatable(const clpt_model_config *cfg, int B, int T)
+{
+    enum { NB = 3 };
+    pair p;
+    if (pair_new(&p, cfg, 29)) {
+        CHECK(0);
+        return;
+    }
+    size_t n = clpt_model_nparams(p.c);
+    int *xs[NB], *ys[NB];
+    for (int k = 0; k < NB; k++) {
+        xs[k] = malloc(B * T * sizeof(int));
+        ys[k] = malloc(B * T * sizeof(int));
+        for (int i = 0; i < B * T; i++) {
+            xs[k][i] = (int)clpt_rng_below(&rng, 7); /* few distinct ids: many repeats */
+            ys[k][i] = (int)clpt_rng_below(&rng, cfg->vocab_size);
+        }
+    }
+    float *a = gpu_run(cfg, clpt_model_params(p.c), xs, ys, NB, B, T);
+    float *b = gpu_run(cfg, clpt_model_params(p.c), xs, ys, NB, B, T);
+    CHECK(a && b);
+    size_t diff = 0;
+    for (size_t i = 0; a && b && i < n; i++) diff += memcmp(&a[i], &b[i], sizeof *a) != 0;
+    printf("  repeat %s/%s: %zu of %zu parameters differ between two identical runs\n", clpt_cuda_gemm(),
+           clpt_cuda_attn(), diff, n);
+    CHECK_MSG(diff == 0, "two identical GPU runs differ in %zu parameters", diff);
+    free(a);
+    free(b);
+    for (int k = 0; k < NB; k++) {
+        free(xs[k]);
+        free(ys[k]);
+    }
+    pair_free(&p);
+}
+
 int main(void)
 {
     cpu = clpt_backend_cpu();
@@ -270,6 +326,7 @@ int main(void)
     test_step(&wide, "fp32", 2, 128);
     test_step(&wide, "bf16", 2, 128);
     test_training(&wide, "bf16", 2, 128);
+    test_repeatable(&wide, 4, 128);
     clpt_cuda_set_attn("mma");
     clpt_cuda_set_gemm("bf16");
     CHECK_DONE();

@@ -69,7 +69,7 @@ void cu_free_tracked(void *p, size_t bytes);
 /* Grow-on-demand device scratch, one per purpose. Contents are not kept
  * across calls that use the same slot. NULL (recorded) on failure. */
 enum { CU_SLOT_CONV_A, CU_SLOT_CONV_B, CU_SLOT_CONV_C, CU_SLOT_LOGITS,
-       CU_SLOT_PARTIAL, CU_SLOT_ATT, CU_SLOT_DOT, CU_SLOT_COUNT };
+       CU_SLOT_PARTIAL, CU_SLOT_ATT, CU_SLOT_DOT, CU_SLOT_ENC, CU_SLOT_COUNT };
 void *cu_scratch(int slot, size_t bytes);
 void cu_scratch_release(void);
 

@@ -1,10 +1,12 @@
 /* kernels.cu - the cuda backend's memory-bound ops: encoder, LayerNorm,
  * GELU, AdamW, the vector algebra, and the reductions they need. Each
  * kernel follows the matching function of backend_cpu.c line by line;
- * activations are fp32. Reductions are deterministic (a fixed grid and a
- * fixed combining order) except the token-embedding gradient, whose
- * scatter over repeated tokens uses atomics. */
+ * activations are fp32. Every reduction is deterministic (a fixed grid
+ * and a fixed combining order; the token-embedding gradient groups the
+ * positions by token), so a run repeats bit for bit. */
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cuda_common.cuh"
 
@@ -50,14 +52,18 @@ void cu_encoder_forward(float *out, const int *tokens, const float *wte, const f
     CU_LAUNCHED("k_encoder_fwd");
 }
 
-/* dwte[tokens[bt]] += dout[bt]: rows sharing a token collide, hence atomics */
-__global__ void k_encoder_bwd_wte(float *dwte, const float *dout, const int *tokens, int C, size_t n)
+/* dwte[tok] += the rows of dout at that token's positions, summed in
+ * position order: one block column per distinct token (group g holds the
+ * positions ord[start[g]] .. ord[start[g+1] - 1]), so no two threads write
+ * the same element and the result has the same bits every run */
+__global__ void k_encoder_bwd_wte(float *dwte, const float *dout, const int *ord, const int *gtok,
+                                  const int *gstart, int C)
 {
-    CU_FOR(i, n) {
-        size_t bt = i / C;
-        int c = (int)(i % C);
-        atomicAdd(&dwte[(size_t)tokens[bt] * C + c], dout[i]);
-    }
+    int g = blockIdx.x, c = blockIdx.y * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    float s = 0.0f;
+    for (int k = gstart[g]; k < gstart[g + 1]; k++) s += dout[(size_t)ord[k] * C + c];
+    dwte[(size_t)gtok[g] * C + c] += s;
 }
 
 /* dwpe[t] += sum_b dout[b,t]: one thread per (t,c), batch summed in order */
@@ -71,12 +77,70 @@ __global__ void k_encoder_bwd_wpe(float *dwpe, const float *dout, int B, int T, 
     }
 }
 
+/* Positions grouped by token id on the host: the ids come back (B*T ints,
+ * while the stream is drained anyway: this is the last op of the backward
+ * pass), a stable two-pass radix sort orders the positions by id, and the
+ * groups go back up for k_encoder_bwd_wte. */
+static struct { int *tok, *ord, *tmp, *grp; size_t cap; } enc;
+
+static int encoder_groups(const int *tokens, int N, int **dev, int *G)
+{
+    if ((size_t)N > enc.cap) {
+        free(enc.tok), free(enc.ord), free(enc.tmp), free(enc.grp);
+        enc.tok = (int *)malloc(N * sizeof(int));
+        enc.ord = (int *)malloc(N * sizeof(int));
+        enc.tmp = (int *)malloc(N * sizeof(int));
+        enc.grp = (int *)malloc((2 * (size_t)N + 1) * sizeof(int));
+        enc.cap = enc.tok && enc.ord && enc.tmp && enc.grp ? N : 0;
+        if (!enc.cap) return cu_fail(CLPT_ENOMEM, "encoder_backward: no host memory for %d positions", N);
+    }
+    if (CU_CHECK(cudaMemcpyAsync(enc.tok, tokens, N * sizeof(int), cudaMemcpyDeviceToHost, g_cu.stream)) ||
+        CU_CHECK(cudaStreamSynchronize(g_cu.stream)))
+        return CLPT_EIO;
+    static int count[1 << 16];
+    int *src = enc.ord, *dst = enc.tmp;
+    for (int i = 0; i < N; i++) src[i] = i;
+    for (int shift = 0; shift < 32; shift += 16) { /* least significant digit first: stable */
+        memset(count, 0, sizeof count);
+        for (int i = 0; i < N; i++) count[((unsigned)enc.tok[i] >> shift) & 0xffff]++;
+        for (int d = 0, sum = 0; d < (1 << 16); d++) {
+            int k = count[d];
+            count[d] = sum;
+            sum += k;
+        }
+        for (int i = 0; i < N; i++) dst[count[((unsigned)enc.tok[src[i]] >> shift) & 0xffff]++] = src[i];
+        int *t = src;
+        src = dst;
+        dst = t;
+    }
+    /* src: positions by (id, position); the groups: ids, then starts */
+    int g = 0;
+    for (int i = 0; i < N; i++)
+        if (i == 0 || enc.tok[src[i]] != enc.tok[src[i - 1]]) enc.grp[g++] = i;
+    int *gtok = enc.grp + g + 1; /* after the g + 1 starts */
+    enc.grp[g] = N;
+    for (int k = 0; k < g; k++) gtok[k] = enc.tok[src[enc.grp[k]]];
+    int *d = (int *)cu_scratch(CU_SLOT_ENC, (N + 2 * (size_t)g + 1) * sizeof(int));
+    if (!d) return CLPT_ENOMEM;
+    /* pageable sources: each copy is staged before the call returns */
+    if (CU_CHECK(cudaMemcpyAsync(d, src, N * sizeof(int), cudaMemcpyHostToDevice, g_cu.stream)) ||
+        CU_CHECK(cudaMemcpyAsync(d + N, enc.grp, (2 * (size_t)g + 1) * sizeof(int), cudaMemcpyHostToDevice,
+                                 g_cu.stream)))
+        return CLPT_EIO;
+    *dev = d;
+    *G = g;
+    return 0;
+}
+
 void cu_encoder_backward(float *dwte, float *dwpe, const float *dout, const int *tokens,
                          int B, int T, int C)
 {
-    size_t n = (size_t)B * T * C, nt = (size_t)T * C;
-    k_encoder_bwd_wte<<<cu_grid(n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(dwte, dout, tokens,
-                                                                              C, n);
+    size_t nt = (size_t)T * C;
+    int N = B * T, G = 0, *d = NULL;
+    if (encoder_groups(tokens, N, &d, &G)) return;
+    /* d: ord (N), starts (G + 1), ids (G) */
+    dim3 grid(G, (C + CU_THREADS - 1) / CU_THREADS);
+    k_encoder_bwd_wte<<<grid, CU_THREADS, 0, g_cu.stream>>>(dwte, dout, d, d + N + G + 1, d + N, C);
     if (CU_LAUNCHED("k_encoder_bwd_wte")) return;
     k_encoder_bwd_wpe<<<cu_grid(nt, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(dwpe, dout, B, T, C);
     CU_LAUNCHED("k_encoder_bwd_wpe");
