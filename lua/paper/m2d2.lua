@@ -32,18 +32,17 @@
 -- interruption (at most the current domain's work since its last checkpoint
 -- is lost; set save_every in the config for checkpoints inside domains).
 --
--- Expected time on one GPU - ESTIMATES, from compute, not measured (no GPU
--- run of this script has been timed yet): training costs ~6 x params x tokens
--- FLOPs, evaluation ~2 x params x tokens. M2D2's 159 domains hold ~6.6B
--- training tokens, so one pass (one order, or the DAPT runs) is ~6.6B tokens;
--- the protocol makes three passes (similar, random, DAPT) plus
--- 2 x 159^2 evaluation cells of <= 131K tokens (~6.6B tokens).
--- At 40% of an H100's dense bf16 peak (~400 TFLOP/s achieved):
---   gpt2         124M   ~ 12 h        gpt2-large   774M   ~ 3 days
---   gpt2-medium  355M   ~ 1.5 days    gpt2-xl      1.56B  ~ 6 days
--- Scale by (your achieved TFLOP/s / 400); an A100 is ~3x slower. Each extra
--- continual strategy adds one pass and its evaluation (~1/3 of the total);
--- eval=seen halves the evaluation. Memory: gpt2-xl needs the fp32 master
+-- Expected time on one H100 - ESTIMATES from measured rates, not a timed run
+-- of this script: M2D2's 159 domains hold ~6.6B training tokens, so one pass
+-- (one order, or the DAPT runs) is ~6.6B tokens; the protocol makes three
+-- passes (similar, random, DAPT) plus 2 x 159^2 evaluation cells of <= 131K
+-- tokens (~6.6B tokens). At the training and evaluation rates measured on an
+-- H100 80GB (bench/results/h100-2026-11-26.md; tokens/s train / eval:
+-- 124M 252K / 780K, 355M 103K / 320K, 774M 50.6K / 163K, 1.56B 26.4K / 86K):
+--   gpt2         124M   ~ 24 h        gpt2-large   774M   ~ 5 days
+--   gpt2-medium  355M   ~ 2.5 days    gpt2-xl      1.56B  ~ 9.5 days
+-- An A100 is ~3x slower. Each extra continual strategy adds one pass and
+-- its evaluation (~1/3 of the total); eval=seen halves the evaluation. Memory: gpt2-xl needs the fp32 master
 -- weights + Adam (~25 GB) plus activations (batch 2 x 8 accumulation in
 -- configs/gpt2-xl.ini): an 80 GB GPU.
 local clpt = require "clpt"
