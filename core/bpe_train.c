@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "clpt.h"
+#include "fsutil.h"
 #include "tokenizer.h"
 #include "unicode.h"
 
@@ -582,17 +583,14 @@ static void put_token(FILE *f, const clpt_bpe_trainer *tr, int32_t id, int json)
     }
 }
 
-static int close_checked(FILE *f, const char *path)
-{
-    int bad = ferror(f);
-    if (fclose(f) || bad) return clpt_err(CLPT_EIO, "%s: write failed: %s", path, strerror(errno));
-    return 0;
-}
-
+/* Both files are written atomically (fsutil.h): a full disk leaves the
+ * previous tokenizer, never half a file; the commit checks every write. */
 static int write_vocab(const clpt_bpe_trainer *tr, const char *path)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f) return clpt_err(CLPT_EIO, "%s: %s", path, strerror(errno));
+    clpt_afile af;
+    int rc = clpt_afile_open(&af, path);
+    if (rc) return rc;
+    FILE *f = af.fp;
     fputc('{', f);
     for (size_t id = 0; id < tr->n_tokens; id++) {
         fputs(id ? ",\n\"" : "\n\"", f);
@@ -600,13 +598,15 @@ static int write_vocab(const clpt_bpe_trainer *tr, const char *path)
         fprintf(f, "\": %zu", id);
     }
     fputs("\n}\n", f);
-    return close_checked(f, path);
+    return clpt_afile_commit(&af);
 }
 
 static int write_merges(const clpt_bpe_trainer *tr, const char *path)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f) return clpt_err(CLPT_EIO, "%s: %s", path, strerror(errno));
+    clpt_afile af;
+    int rc = clpt_afile_open(&af, path);
+    if (rc) return rc;
+    FILE *f = af.fp;
     fputs("#version: 0.2\n", f);
     for (size_t i = 0; i < tr->n_merges; i++) {
         put_token(f, tr, tr->merges[i].a, 0);
@@ -614,7 +614,7 @@ static int write_merges(const clpt_bpe_trainer *tr, const char *path)
         put_token(f, tr, tr->merges[i].b, 0);
         fputc('\n', f);
     }
-    return close_checked(f, path);
+    return clpt_afile_commit(&af);
 }
 
 int clpt_bpe_trainer_write(const clpt_bpe_trainer *tr, const char *dir)

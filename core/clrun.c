@@ -7,11 +7,13 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "clpt.h"
 #include "fsutil.h"
 #include "progress.h"
+#include "shardcheck.h"
 #include "train.h"
 
 /* ---- inspection ------------------------------------------------------------------- */
@@ -70,7 +72,7 @@ void clpt_clrun_close(clpt_clrun *r)
     }
     clpt_model_free(r->model);
     clpt_manifest_free(r->man);
-    if (r->jf) fclose(r->jf);
+    if (r->jfd >= 0) close(r->jfd);
     clrun_cells_free(r);
     free(r->dsteps);
     free(r->schedule);
@@ -190,18 +192,21 @@ static int set_model(clpt_clrun *r)
     return r->x && r->y ? 0 : clpt_err(CLPT_ENOMEM, "out of memory");
 }
 
+/* Every split of every domain, each shard checked against the manifest
+ * (data.verify_shards) before any is used. */
 static int set_data(clpt_clrun *r)
 {
     const clpt_config *c = &r->cfg;
-    for (int s = 0; s < CLPT_NSPLITS; s++) {
+    clpt_shardcheck *check = NULL;
+    int rc = c->data.verify_shards ? clpt_shardcheck_new(&check, r->man) : 0;
+    for (int s = 0; !rc && s < CLPT_NSPLITS; s++) {
         uint64_t cap = (uint64_t)(s == CLPT_SPLIT_TRAIN ? c->data.max_train_tokens : c->data.max_eval_tokens);
-        if (!(r->src[s] = calloc(r->nd, sizeof *r->src[s]))) return clpt_err(CLPT_ENOMEM, "out of memory");
-        for (int d = 0; d < r->nd; d++) {
-            int rc = clpt_source_from_split(&r->src[s][d], r->man, d, s, cap);
-            if (rc) return rc;
-        }
+        if (!(r->src[s] = calloc(r->nd, sizeof *r->src[s]))) rc = clpt_err(CLPT_ENOMEM, "out of memory");
+        for (int d = 0; !rc && d < r->nd; d++) rc = clpt_source_from_split(&r->src[s][d], r->man, d, s, cap, check);
     }
-    int rc = clpt_loader_new(&r->train, r->src[CLPT_SPLIT_TRAIN], NULL, r->nd, (uint64_t)c->train.seed);
+    clpt_shardcheck_close(check, stderr);
+    if (rc) return clpt_err_wrap(rc, "run %s: ", r->name);
+    rc = clpt_loader_new(&r->train, r->src[CLPT_SPLIT_TRAIN], NULL, r->nd, (uint64_t)c->train.seed);
     return rc ? rc : clrun_compute_steps(r);
 }
 
@@ -262,6 +267,7 @@ int clpt_clrun_open(clpt_clrun **out, const clpt_clrun_opts *o)
     if (!o || !o->config || !o->dir || !*o->dir) return clpt_err(CLPT_EINVAL, "run: config and dir are required");
     clpt_clrun *r = calloc(1, sizeof *r);
     if (!r) return clpt_err(CLPT_ENOMEM, "out of memory");
+    r->jfd = -1;
     r->cfg = *o->config;
     const char *data = o->data && *o->data ? o->data : r->cfg.data.train;
     int rc = set_paths(r, o);

@@ -18,8 +18,8 @@
  *
  * Resume. clpt_clrun_open() on a directory that already holds a journal
  * continues that run: it checks that strategy, options and schedule match,
- * loads <dir>/checkpoints/latest when present (weights, AdamW moments, data
- * position, RNGs, strategy state) and never recomputes a finished domain
+ * loads <dir>/checkpoints/latest when present (what it holds for an exact
+ * resume: docs/reliability.md) and never recomputes a finished domain
  * (domain_end in the journal or in the checkpoint) or an evaluation cell
  * already in the journal. A domain interrupted mid-way restarts from the last
  * checkpoint taken inside it (opts.save_every) or from its beginning.

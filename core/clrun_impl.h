@@ -55,7 +55,7 @@ struct clpt_clrun {
     char *eval_label;
 
     /* journal */
-    FILE *jf;
+    int jfd;                     /* journal, O_APPEND; -1 when not open */
     clrun_cell *cells;
     int n_cells, cap_cells;
     int journal_done;            /* highest position with domain_end in the journal */
@@ -73,11 +73,12 @@ struct clpt_clrun {
 /* Read an existing journal: cells, finished positions, run_end; check the
  * first `run` event against this run (strategy, options, schedule). */
 int clrun_journal_read(clpt_clrun *r);
-/* Open for appending. */
+/* Open for appending (r->jfd). */
 int clrun_journal_open(clpt_clrun *r);
 /* A new event object with v, event, time and run set. */
 cJSON *clrun_event_new(const clpt_clrun *r, const char *event);
-/* Append one line, flush, fsync; frees ev. */
+/* Append one line and fsync it, or leave the journal as it was (a failed
+ * write is cut back: fsutil.h clpt_fs_append); frees ev. */
 int clrun_journal_write(clpt_clrun *r, cJSON *ev);
 int clrun_journal_run(clpt_clrun *r);
 int clrun_journal_domain_end(clpt_clrun *r, int n);

@@ -5,6 +5,7 @@
 #include "clrun_impl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -38,15 +39,17 @@ int clrun_journal_write(clpt_clrun *r, cJSON *ev)
     char *s = ev ? cJSON_PrintUnformatted(ev) : NULL;
     cJSON_Delete(ev);
     if (!s) return clpt_err(CLPT_ENOMEM, "journal: out of memory");
-    int ok = fprintf(r->jf, "%s\n", s) > 0 && fflush(r->jf) == 0 && fsync(fileno(r->jf)) == 0;
+    size_t n = strlen(s);
+    s[n] = '\n';  /* the NUL becomes the line's end; the length is known */
+    int rc = clpt_fs_append(r->jfd, r->journal_path, s, n + 1, 1);
     free(s);
-    return ok ? 0 : clpt_err(CLPT_EIO, "%s: %s", r->journal_path, strerror(errno));
+    return rc;
 }
 
 int clrun_journal_open(clpt_clrun *r)
 {
-    r->jf = fopen(r->journal_path, "a");
-    if (!r->jf) return clpt_err(CLPT_EIO, "%s: %s", r->journal_path, strerror(errno));
+    r->jfd = open(r->journal_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+    if (r->jfd < 0) return clpt_err(CLPT_EIO, "%s: %s", r->journal_path, strerror(errno));
     return clpt_fs_fsync_parent(r->journal_path);
 }
 

@@ -296,7 +296,10 @@ static int domain_begin(clpt_clrun *r, int n)
     return clrun_hook(r, &ev);
 }
 
-static void log_train(clpt_clrun *r, const clpt_step_result *s, double tps)
+/* A failed write stops the run like any other: the disk is full or the
+ * folder unwritable, so the next checkpoint would fail anyway, and going on
+ * would leave holes in the loss curves without a word. */
+static int log_train(clpt_clrun *r, const clpt_step_result *s, double tps)
 {
     cJSON *o = clrun_event_new(r, "train");
     cJSON_AddNumberToObject(o, "index", r->cur);
@@ -310,7 +313,7 @@ static void log_train(clpt_clrun *r, const clpt_step_result *s, double tps)
     cJSON_AddNumberToObject(o, "tokens_per_s", tps);
     cJSON *m = clpt_plugin_host_take_metrics(&r->host);
     if (m) cJSON_AddItemToObject(o, "metrics", m);
-    clrun_journal_write(r, o); /* a lost progress line is not worth failing the run */
+    return clrun_journal_write(r, o);
 }
 
 static volatile sig_atomic_t signal_stop;
@@ -329,8 +332,9 @@ static int after_one_step(clpt_clrun *r, const clpt_step_result *s, clpt_progres
     char detail[96];
     snprintf(detail, sizeof detail, "loss %.4f lr %.2e", s->loss, s->lr);
     clpt_progress_update(bar, r->tokens, detail);
-    if (r->log_every && r->step % r->log_every == 0) log_train(r, s, tps);
-    int rc = 0, every = r->hooks[CLPT_CLRUN_STEP].every;
+    int rc = r->log_every && r->step % r->log_every == 0 ? log_train(r, s, tps) : 0;
+    if (rc) return rc;
+    int every = r->hooks[CLPT_CLRUN_STEP].every;
     if (r->hooks[CLPT_CLRUN_STEP].fn && every > 0 && r->step % every == 0) {
         clpt_clrun_event ev;
         event_init(r, &ev, CLPT_CLRUN_STEP);

@@ -79,6 +79,7 @@ typedef struct clpt_config {
         char domain[CLPT_CONFIG_STR_MAX];    /* a domain of the manifest; "" = none */
         char tokenizer[CLPT_CONFIG_STR_MAX]; /* "" = none */
         int64_t max_train_tokens, max_eval_tokens; /* 0 = all */
+        int verify_shards;   /* bool: check shards against the manifest's sha256 */
     } data;
     struct {
         int every;           /* steps; 0 = only at the end */

@@ -84,7 +84,7 @@ int clpt_source_open(clpt_source **out, const char *const *paths, int n, uint64_
 }
 
 int clpt_source_from_split(clpt_source **out, const clpt_manifest *m, int domain,
-                           int split, uint64_t cap)
+                           int split, uint64_t cap, clpt_shardcheck *check)
 {
     const clpt_manifest_split *sp = clpt_manifest_split_of(m, domain, split);
     if (!sp)
@@ -103,6 +103,11 @@ int clpt_source_from_split(clpt_source **out, const clpt_manifest *m, int domain
                           "(domain \"%s\" %s shard %d)", ms->path,
                           (unsigned long long)clpt_shard_count(sh),
                           (unsigned long long)ms->tokens, name, clpt_split_name(split), k);
+        if (!rc && check) {
+            char where[512];
+            snprintf(where, sizeof where, "domain \"%s\" %s shard %d", name, clpt_split_name(split), k);
+            rc = clpt_shardcheck_shard(check, ms, sh, where);
+        }
     }
     if (rc) {
         clpt_source_free(s);

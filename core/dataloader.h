@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "manifest.h"
+#include "shardcheck.h"
 
 struct cJSON;
 
@@ -26,9 +27,12 @@ int clpt_source_open(clpt_source **out, const char *const *paths, int n, uint64_
 
 /* The stream of split `split` (CLPT_SPLIT_*) of domain `domain` of `m`.
  * Each shard's header count must equal the manifest's "tokens"
- * (CLPT_EFORMAT naming the shard otherwise). `m` may be freed afterwards. */
+ * (CLPT_EFORMAT naming the shard otherwise). With a checker (may be NULL),
+ * each shard's bytes must also match the manifest's sha256 (shardcheck.h),
+ * checked once mapped and before the source exists. `m` may be freed
+ * afterwards. */
 int clpt_source_from_split(clpt_source **out, const clpt_manifest *m, int domain,
-                           int split, uint64_t cap);
+                           int split, uint64_t cap, clpt_shardcheck *check);
 
 /* A stream over caller memory: segments segs[i] of lens[i] tokens, in order.
  * The memory is borrowed and must outlive the source. */

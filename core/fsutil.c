@@ -20,6 +20,15 @@ static char *str_dup(const char *s)
     return d;
 }
 
+void clpt_fs_file_id(const struct stat *st, clpt_file_id *id)
+{
+    id->dev = (uint64_t)st->st_dev;
+    id->ino = (uint64_t)st->st_ino;
+    id->size = (uint64_t)st->st_size;
+    id->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    id->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+}
+
 char *clpt_fs_join(const char *a, const char *b)
 {
     size_t na = strlen(a), nb = strlen(b);
@@ -118,8 +127,10 @@ int clpt_afile_commit(clpt_afile *f)
 {
     const char *what = NULL;
     int e = 0;
-    if (ferror(f->fp)) what = "write", e = EIO;
-    else if (fflush(f->fp) != 0) what = "write", e = errno;
+    /* after an earlier failed write, fflush retries what is buffered and
+     * usually gives the real reason (ENOSPC, EFBIG) */
+    if (fflush(f->fp) != 0) what = "write", e = errno;
+    else if (ferror(f->fp)) what = "write", e = EIO;
     else if (fsync(fileno(f->fp)) != 0) what = "fsync", e = errno;
     int closed = fclose(f->fp);
     f->fp = NULL;
@@ -135,6 +146,30 @@ int clpt_afile_commit(clpt_afile *f)
     int rc = clpt_fs_fsync_parent(f->path);
     clpt_afile_abort(f);
     return rc;
+}
+
+int clpt_fs_append(int fd, const char *path, const void *data, size_t n, int sync)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) return clpt_err(CLPT_EIO, "%s: stat: %s", path, strerror(errno));
+    const char *p = data, *what = NULL;
+    int e = 0;
+    for (size_t done = 0; done < n;) {
+        ssize_t k = write(fd, p + done, n - done);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            what = "write", e = k < 0 ? errno : EIO;
+            break;
+        }
+        done += (size_t)k;
+    }
+    if (!what && sync && fsync(fd) != 0) what = "fsync", e = errno;
+    if (!what) return 0;
+    /* shrinking is allowed on a full disk and under a file-size limit */
+    if (ftruncate(fd, st.st_size) != 0)
+        return clpt_err(CLPT_EIO, "%s: %s: %s (and cutting back the partial record failed: %s)",
+                        path, what, strerror(e), strerror(errno));
+    return clpt_err(CLPT_EIO, "%s: %s: %s", path, what, strerror(e));
 }
 
 int clpt_fs_write_atomic(const char *path, const void *data, size_t n)

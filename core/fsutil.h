@@ -10,7 +10,10 @@
 #define CLPT_FSUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+
+struct stat;
 
 /* An atomic file being written. Open with clpt_afile_open(), write to `fp`
  * (plain stdio), then exactly one of clpt_afile_commit() / clpt_afile_abort().
@@ -31,6 +34,13 @@ void clpt_afile_abort(clpt_afile *f);
 
 /* Write `n` bytes to `path` atomically (the clpt_afile protocol). */
 int clpt_fs_write_atomic(const char *path, const void *data, size_t n);
+
+/* Append one record of `n` bytes to the file open on `fd` (opened with
+ * O_APPEND) and, with `sync`, fsync it. All or nothing: when a write fails
+ * part-way (a full disk, a file-size limit) the file is cut back to its
+ * previous length, so earlier records stay intact and no torn record is
+ * left behind. The error names `path` and the reason. */
+int clpt_fs_append(int fd, const char *path, const void *data, size_t n, int sync);
 
 /* Read a whole regular file into a NUL-terminated buffer (caller frees with
  * free()). Files larger than `max_bytes` are refused (CLPT_EFORMAT).
@@ -53,6 +63,18 @@ int clpt_fs_remove_tree(const char *path);
 int clpt_fs_exists(const char *path);
 /* 1 if `path` is a directory (links followed), else 0. */
 int clpt_fs_is_dir(const char *path);
+
+/* What tells a file's contents apart without reading them: writing to a
+ * file, truncating it, or replacing it (rename, copy) changes at least one
+ * field, since the change time cannot be set by users. A change below the
+ * file system (a failing disk) changes none. */
+typedef struct clpt_file_id {
+    uint64_t dev, ino, size;
+    int64_t mtime_ns, ctime_ns;
+} clpt_file_id;
+
+/* The identity of the file `st` describes (from stat or fstat). */
+void clpt_fs_file_id(const struct stat *st, clpt_file_id *id);
 
 /* "<a>/<b>" in a malloc'ed string (caller frees); NULL on allocation failure. */
 char *clpt_fs_join(const char *a, const char *b);

@@ -20,6 +20,7 @@
 
 struct clpt_manifest {
     char *dir;
+    char *path;         /* the manifest file, for messages */
     clpt_manifest_tokenizer tok;
     int n_domains;
     clpt_domain *domains;
@@ -90,7 +91,9 @@ int clpt_manifest_new(clpt_manifest **out, const char *dir)
 {
     *out = NULL;
     clpt_manifest *m = calloc(1, sizeof *m);
-    if (!m || !(m->dir = strdup(dir ? dir : "."))) {
+    if (!m || !(m->dir = strdup(dir ? dir : ".")) ||
+        !(m->path = clpt_fs_join(m->dir, CLPT_MANIFEST_NAME))) {
+        if (m) free(m->dir);
         free(m);
         return clpt_err(CLPT_ENOMEM, "manifest: out of memory");
     }
@@ -214,12 +217,14 @@ void clpt_manifest_free(clpt_manifest *m)
     free_str(m->tok.path);
     free_str(m->tok.resolved);
     free(m->dir);
+    free(m->path);
     free(m);
 }
 
 /* ---- accessors ---------------------------------------------------------- */
 
 const char *clpt_manifest_dir(const clpt_manifest *m) { return m->dir; }
+const char *clpt_manifest_path(const clpt_manifest *m) { return m->path; }
 
 const clpt_manifest_tokenizer *clpt_manifest_tokenizer_info(const clpt_manifest *m)
 {
@@ -407,7 +412,13 @@ int clpt_manifest_parse(clpt_manifest **out, const char *json, size_t len,
                         end ? (long)(end - json) : 0L);
     clpt_manifest *m;
     int rc = clpt_manifest_new(&m, dir);
-    if (!rc) rc = parse_root(m, root);
+    if (rc) {
+        cJSON_Delete(root);
+        return rc;
+    }
+    free(m->path);
+    m->path = strdup(name);
+    rc = m->path ? parse_root(m, root) : clpt_err(CLPT_ENOMEM, "out of memory");
     cJSON_Delete(root);
     if (rc) {
         clpt_manifest_free(m);

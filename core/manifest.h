@@ -90,6 +90,9 @@ void clpt_manifest_free(clpt_manifest *m);
 
 /* Directory shard paths resolve against; borrowed. */
 const char *clpt_manifest_dir(const clpt_manifest *m);
+/* The manifest file, for messages: the path it was loaded from (the `name`
+ * given to _parse), or <dir>/manifest.json for a new one; borrowed. */
+const char *clpt_manifest_path(const clpt_manifest *m);
 const clpt_manifest_tokenizer *clpt_manifest_tokenizer_info(const clpt_manifest *m);
 int clpt_manifest_ndomains(const clpt_manifest *m);
 /* Domain i (0 <= i < ndomains) in manifest order, or NULL. */

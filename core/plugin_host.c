@@ -6,6 +6,7 @@
 #include "plugin.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -397,7 +398,7 @@ struct clpt_stream {
 static int s_write(const clpt_host *h, clpt_stream *s, const void *p, size_t n)
 {
     if (!H(h)->in_state || !s || !s->writing) return fail(H(h), "write: only on the stream of state_save");
-    if (n && fwrite(p, 1, n, s->f) != n) return fail(H(h), "write: %s: write failed", s->path);
+    if (n && fwrite(p, 1, n, s->f) != n) return fail(H(h), "write: %s: %s", s->path, strerror(errno));
     return 0;
 }
 
@@ -624,7 +625,7 @@ static int save_payload(clpt_plugin_host *h, FILE *f, const char *path)
     io(&s, (void *)name, len);
     io(&s, &ver, 4);
     io(&s, &has, 1);
-    if (s.err) return clpt_err(CLPT_EIO, "%s: write failed", path);
+    if (s.err) return clpt_err(CLPT_EIO, "%s: write: %s", path, strerror(errno));
     if (!has) return 0;
     clpt_stream st = {f, 1, path};
     h->in_state = 1;
@@ -645,7 +646,7 @@ int clpt_plugin_host_save(clpt_plugin_host *h, const char *path)
     io(&s, magic, 8);
     io(&s, &fmt, 4);
     host_part(h, &s);
-    rc = s.err ? clpt_err(CLPT_EIO, "%s: write failed", path) : save_payload(h, af.fp, path);
+    rc = s.err ? clpt_err(CLPT_EIO, "%s: write: %s", path, strerror(errno)) : save_payload(h, af.fp, path);
     if (rc) {
         clpt_afile_abort(&af);
         return rc;

@@ -21,6 +21,7 @@ struct clpt_shard {
     void *map;          /* the whole file, PROT_READ */
     size_t map_bytes;
     uint64_t count;
+    clpt_file_id id;    /* of the descriptor mapped */
 };
 
 /* Tokens are stored little-endian and handed out in place (no copy), which
@@ -98,6 +99,7 @@ static int map_checked(clpt_shard *sh, int fd)
                         errno ? strerror(errno) : "short read");
     int rc = check_header(path, h, (uint64_t)st.st_size, &sh->count);
     if (rc) return rc;
+    clpt_fs_file_id(&st, &sh->id);
     sh->map_bytes = (size_t)st.st_size;
     sh->map = mmap(NULL, sh->map_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
     if (sh->map == MAP_FAILED) {
@@ -141,6 +143,14 @@ const uint16_t *clpt_shard_tokens(const clpt_shard *sh)
 uint64_t clpt_shard_count(const clpt_shard *sh) { return sh->count; }
 
 const char *clpt_shard_path(const clpt_shard *sh) { return sh->path; }
+
+const void *clpt_shard_bytes(const clpt_shard *sh, size_t *bytes)
+{
+    *bytes = sh->map_bytes;
+    return sh->map;
+}
+
+void clpt_shard_file_id(const clpt_shard *sh, clpt_file_id *id) { *id = sh->id; }
 
 int clpt_shard_check_vocab(const clpt_shard *sh, int vocab_size)
 {

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fsutil.h"
+
 #define CLPT_SHARD_MAGIC 20240520
 #define CLPT_SHARD_VERSION 1
 #define CLPT_SHARD_HEADER_INTS 256
@@ -44,6 +46,13 @@ uint64_t clpt_shard_count(const clpt_shard *sh);
 
 /* The path the shard was opened with; borrowed until clpt_shard_close(). */
 const char *clpt_shard_path(const clpt_shard *sh);
+
+/* The whole file as mapped, header included (*bytes long): what a checksum
+ * of the file covers. Borrowed until clpt_shard_close(). */
+const void *clpt_shard_bytes(const clpt_shard *sh, size_t *bytes);
+
+/* The identity (fsutil.h) of the file mapped, from the descriptor mapped. */
+void clpt_shard_file_id(const clpt_shard *sh, clpt_file_id *id);
 
 /* 0 if every token is < vocab_size, else CLPT_EFORMAT naming the path, the
  * first offending position (0-based, in tokens) and its value. */

@@ -24,7 +24,7 @@ int clpt_domain_unigrams(const clpt_manifest *m, int domain, int split, uint64_t
     int V = clpt_manifest_tokenizer_info(m)->vocab_size;
     const clpt_domain *d = clpt_manifest_domain(m, domain);
     clpt_source *src = NULL;
-    int *buf = NULL, rc = clpt_source_from_split(&src, m, domain, split, max_tokens);
+    int *buf = NULL, rc = clpt_source_from_split(&src, m, domain, split, max_tokens, NULL);
     if (rc) return rc;
     uint64_t n = clpt_source_tokens(src);
     double *count = calloc(V, sizeof *count);

@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include "manifest.h"
 #include "progress.h"
 #include "schedule.h"
+#include "shardcheck.h"
 
 /* ---- one optimizer step ---------------------------------------------------- */
 
@@ -61,11 +63,13 @@ void clpt_config_adamw(const clpt_config *cfg, clpt_adamw *o)
 /* ---- data and model from the configuration ---------------------------------- */
 
 static int open_manifest_sources(const char *dir, const char *domain, int split, uint64_t cap,
-                                 const char *label, clpt_source ***out, int *n)
+                                 int verify, const char *label, clpt_source ***out, int *n)
 {
     clpt_manifest *man;
+    clpt_shardcheck *check = NULL;
     int rc = clpt_manifest_load(&man, dir);
     if (rc) return clpt_err_wrap(rc, "%s: ", label);
+    if (verify && (rc = clpt_shardcheck_new(&check, man))) goto done;
     int nd = clpt_manifest_ndomains(man), first = 0, count = nd;
     if (domain && *domain) {
         first = clpt_manifest_find(man, domain);
@@ -81,10 +85,11 @@ static int open_manifest_sources(const char *dir, const char *domain, int split,
         goto done;
     }
     for (int i = 0; i < count && !rc; i++) {
-        rc = clpt_source_from_split(&(*out)[i], man, first + i, split, cap);
+        rc = clpt_source_from_split(&(*out)[i], man, first + i, split, cap, check);
         if (!rc) *n = i + 1;
     }
 done:
+    clpt_shardcheck_close(check, stderr);
     clpt_manifest_free(man);
     return rc;
 }
@@ -109,14 +114,14 @@ static int open_shard_list(const char *spec, uint64_t cap, const char *label,
     return rc;
 }
 
-int clpt_data_open(const char *spec, const char *domain, int split, uint64_t cap,
+int clpt_data_open(const char *spec, const char *domain, int split, uint64_t cap, int verify,
                    const char *label, clpt_source ***out, int *n, double **weights)
 {
     *out = NULL;
     *n = 0;
     if (weights) *weights = NULL;
     if (!spec || !*spec) return clpt_err(CLPT_ECONFIG, "%s: no data given", label);
-    int rc = clpt_fs_is_dir(spec) ? open_manifest_sources(spec, domain, split, cap, label, out, n)
+    int rc = clpt_fs_is_dir(spec) ? open_manifest_sources(spec, domain, split, cap, verify, label, out, n)
                           : open_shard_list(spec, cap, label, out, n);
     if (!rc && weights) {
         /* several domains mix in proportion to their size */
@@ -158,7 +163,8 @@ typedef struct run {
     int n_train, n_valid;
     double *weights;
     clpt_loader *loader;
-    FILE *log;
+    int log;                 /* <out_dir>/train.jsonl, O_APPEND; -1 when not open */
+    char log_path[4200];
     int B, T, accum;
     int64_t total, step, stop_at, last_eval;
     uint64_t tokens;
@@ -175,21 +181,24 @@ static void run_free(run *r)
     free(r->weights);
     clpt_loader_free(r->loader);
     clpt_model_free(r->model);
-    if (r->log) fclose(r->log);
+    if (r->log >= 0) close(r->log);
     free(r->x);
     free(r->y);
 }
 
-/* one JSON object per line, flushed; fsync'ed at checkpoints */
-static void log_json(run *r, cJSON *obj)
+/* One JSON object per line, written whole or not at all (a failed write is
+ * cut back), fsync'ed at checkpoints. A failure stops the run: the disk is
+ * full or the folder unwritable, and the log would have holes. */
+static int log_json(run *r, cJSON *obj)
 {
-    char *s = cJSON_PrintUnformatted(obj);
-    if (s && r->log) {
-        fprintf(r->log, "%s\n", s);
-        fflush(r->log);
-    }
-    free(s);
+    char *s = obj ? cJSON_PrintUnformatted(obj) : NULL;
     cJSON_Delete(obj);
+    if (!s) return clpt_err(CLPT_ENOMEM, "%s: out of memory", r->log_path);
+    size_t n = strlen(s);
+    s[n] = '\n';  /* the NUL becomes the line's end */
+    int rc = clpt_fs_append(r->log, r->log_path, s, n + 1, 0);
+    free(s);
+    return rc;
 }
 
 static int save(run *r)
@@ -204,10 +213,8 @@ static int save(run *r)
     cJSON_AddItemToObject(st, "loader", clpt_loader_state_to_json(&ls));
     int rc = clpt_ckpt_save(r->model, r->ckpt, st, 1);
     cJSON_Delete(st);
-    if (r->log) {
-        fflush(r->log);
-        fsync(fileno(r->log));
-    }
+    if (!rc && fsync(r->log) != 0)
+        rc = clpt_err(CLPT_EIO, "%s: fsync: %s", r->log_path, strerror(errno));
     return rc;
 }
 
@@ -272,11 +279,10 @@ static int do_eval(run *r)
     cJSON_AddNumberToObject(o, "nll", e.nll);
     cJSON_AddNumberToObject(o, "ppl", e.ppl);
     cJSON_AddNumberToObject(o, "tokens", (double)e.tokens);
-    log_json(r, o);
-    return 0;
+    return log_json(r, o);
 }
 
-static void log_step(run *r, const clpt_step_result *s, double tps)
+static int log_step(run *r, const clpt_step_result *s, double tps)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "event", "step");
@@ -286,7 +292,7 @@ static void log_step(run *r, const clpt_step_result *s, double tps)
     cJSON_AddNumberToObject(o, "lr", s->lr);
     cJSON_AddNumberToObject(o, "grad_norm", s->grad_norm);
     cJSON_AddNumberToObject(o, "tokens_per_s", tps);
-    log_json(r, o);
+    return log_json(r, o);
 }
 
 static int setup(run *r, const clpt_config *c, int want_resume)
@@ -303,12 +309,13 @@ static int setup(run *r, const clpt_config *c, int want_resume)
     if (r->T > mc->n_ctx)
         return clpt_err(CLPT_ECONFIG, "train.seq_len %d exceeds the model's n_ctx %d", r->T, mc->n_ctx);
     rc = clpt_data_open(c->data.train, c->data.domain, CLPT_SPLIT_TRAIN,
-                        (uint64_t)c->data.max_train_tokens, "data.train", &r->train, &r->n_train,
-                        &r->weights);
+                        (uint64_t)c->data.max_train_tokens, c->data.verify_shards, "data.train",
+                        &r->train, &r->n_train, &r->weights);
     for (int i = 0; !rc && i < r->n_train; i++) rc = clpt_source_check_vocab(r->train[i], mc->vocab_size);
     if (!rc && *c->data.valid)
         rc = clpt_data_open(c->data.valid, c->data.domain, CLPT_SPLIT_VALID,
-                            (uint64_t)c->data.max_eval_tokens, "data.valid", &r->valid, &r->n_valid, NULL);
+                            (uint64_t)c->data.max_eval_tokens, c->data.verify_shards, "data.valid",
+                            &r->valid, &r->n_valid, NULL);
     if (!rc) rc = clpt_loader_new(&r->loader, r->train, r->weights, r->n_train, (uint64_t)c->train.seed);
     if (rc) return rc;
     /* steps, or tokens rounded up to whole optimizer steps of this model's T */
@@ -319,16 +326,15 @@ static int setup(run *r, const clpt_config *c, int want_resume)
     if (!r->x || !r->y) return clpt_err(CLPT_ENOMEM, "out of memory");
     if ((rc = clpt_fs_mkdir_p(c->train.out_dir))) return rc;
     snprintf(r->ckpt, sizeof r->ckpt, "%s/checkpoint", c->train.out_dir);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/train.jsonl", c->train.out_dir);
-    if (!(r->log = fopen(path, "a")))
-        return clpt_err(CLPT_EIO, "%s: %s", path, strerror(errno));
+    snprintf(r->log_path, sizeof r->log_path, "%s/train.jsonl", c->train.out_dir);
+    r->log = open(r->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+    if (r->log < 0) return clpt_err(CLPT_EIO, "%s: %s", r->log_path, strerror(errno));
     clpt_ckpt_recover(r->ckpt);
     if (want_resume && clpt_fs_is_dir(r->ckpt)) return resume(r);
     return 0;
 }
 
-static void log_start(run *r)
+static int log_start(run *r)
 {
     const clpt_model_config *mc = clpt_model_cfg(r->model);
     fprintf(stderr, "clpt: model %d layers, %d heads, %d channels, vocab %d: %.2fM parameters on %s, %d threads\n",
@@ -341,7 +347,7 @@ static void log_start(run *r)
     cJSON_AddNumberToObject(o, "step", (double)r->step);
     cJSON_AddNumberToObject(o, "total_steps", (double)r->total);
     cJSON_AddNumberToObject(o, "params", (double)clpt_model_nparams(r->model));
-    log_json(r, o);
+    return log_json(r, o);
 }
 
 static int loop(run *r)
@@ -370,7 +376,7 @@ static int loop(run *r)
         snprintf(detail, sizeof detail, "step %lld loss %.4f lr %.2e", (long long)r->step, s.loss, s.lr);
         bar.t0 = t0 - tok0 / (tps > 0 ? tps : 1); /* rate over this process's work */
         clpt_progress_update(&bar, r->tokens, detail);
-        if (c->train.log_every && r->step % c->train.log_every == 0) log_step(r, &s, tps);
+        if (c->train.log_every && r->step % c->train.log_every == 0 && (rc = log_step(r, &s, tps))) break;
         if (c->eval.every && r->step % c->eval.every == 0 && (rc = do_eval(r))) break;
         if (c->train.save_every && r->step % c->train.save_every == 0 && (rc = save(r))) break;
     }
@@ -380,11 +386,11 @@ static int loop(run *r)
 
 int clpt_train_run(const clpt_config *cfg, int want_resume, int64_t stop_at)
 {
-    run r = {.cfg = cfg, .stop_at = stop_at, .last_eval = -1};
+    run r = {.cfg = cfg, .stop_at = stop_at, .last_eval = -1, .log = -1};
     if (cfg->runtime.threads > 0) omp_set_num_threads(cfg->runtime.threads);
     int rc = setup(&r, cfg, want_resume);
+    if (!rc) rc = log_start(&r);
     if (rc) goto done;
-    log_start(&r);
     struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);

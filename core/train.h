@@ -8,8 +8,11 @@
  * clpt_train_run() is `clpt train`: a whole run from a configuration, with
  * a progress line, a JSON-lines log (<out_dir>/train.jsonl), periodic
  * evaluation, checkpoints at <out_dir>/checkpoint (Hugging Face layout, with
- * optimizer and run state for an exact resume), and a clean stop on SIGINT
- * or SIGTERM that saves a checkpoint first. */
+ * optimizer and run state for an exact resume: docs/reliability.md says what
+ * it covers), and a clean stop on SIGINT or SIGTERM that saves a checkpoint
+ * first. A log line or checkpoint that cannot be written stops the run with
+ * an error naming the file; the log's earlier lines and the last checkpoint
+ * stay as they were. */
 #ifndef CLPT_TRAIN_H
 #define CLPT_TRAIN_H
 
@@ -46,10 +49,11 @@ void clpt_config_adamw(const clpt_config *cfg, clpt_adamw *out);
 
 /* Open the token stream named by a [data] value: a .bin shard, a
  * comma-separated list of shards, or a directory holding manifest.json
- * (then `domain` picks a domain, "" = all domains as separate sources).
- * *out gets *n sources (caller frees each and the array). `label` names
- * the config key in messages. */
-int clpt_data_open(const char *spec, const char *domain, int split, uint64_t cap,
+ * (then `domain` picks a domain, "" = all domains as separate sources;
+ * with `verify`, their shards are checked against the manifest's sha256
+ * first: shardcheck.h). *out gets *n sources (caller frees each and the
+ * array). `label` names the config key in messages. */
+int clpt_data_open(const char *spec, const char *domain, int split, uint64_t cap, int verify,
                    const char *label, clpt_source ***out, int *n, double **weights);
 
 /* Model from [model]: random init, or a Hugging Face checkpoint dir. */

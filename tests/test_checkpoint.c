@@ -1,7 +1,8 @@
 /* test_checkpoint.c - Hugging Face checkpoints: bit-exact save/load of
  * parameters, optimizer and state; config and shape mismatches; F16/BF16
  * weights in HF naming; crash safety of the directory swap (including real
- * SIGKILLs in the middle of saves).
+ * SIGKILLs in the middle of saves); a save or a log append meeting a full
+ * disk.
  *
  * Two extra modes serve tests/test_hf_compat.sh (transformers comparison):
  *   CLPT_HF_DUMP_DIR=D  write a checkpoint D/ckpt of a tiny random model and
@@ -9,10 +10,13 @@
  *   CLPT_HF_LOAD_DIR=D  load D/hf (saved by transformers) and compare clpt's
  *                       logits with D/hf_logits.safetensors */
 #define _XOPEN_SOURCE 700
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -448,6 +452,55 @@ static void test_kill_during_save(void)
     clpt_model_free(b);
 }
 
+/* ---- a full disk ------------------------------------------------------------------ */
+
+/* A file-size limit stands in for a full disk: a write past it fails with
+ * EFBIG as one on a full disk fails with ENOSPC (SIGXFSZ ignored, as the
+ * clpt command does). A save that fails names the file and leaves the
+ * previous checkpoint; an append that fails part-way leaves the file as it
+ * was. */
+static void test_full_disk(void)
+{
+    const char *dir = TDIR "/full", *log = TDIR "/full.log";
+    clpt_model *a = new_model(&small, 8), *b = new_model(&small, 9), *c = new_model(&small, 0);
+    if (!a || !b || !c) { CHECK(0); return; }
+    CHECK(clpt_ckpt_save(a, dir, NULL, 1) == 0);
+    char head[4000], rec[200], save_msg[1024] = "", append_msg[1024] = "";
+    memset(head, 'a', sizeof head);
+    memset(rec, 'b', sizeof rec);
+    int fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC, 0666);
+    CHECK(fd >= 0 && clpt_fs_append(fd, log, head, sizeof head, 1) == 0);
+
+    struct rlimit old, lim;
+    CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
+    lim = old;
+    lim.rlim_cur = 4096;  /* config.json fits, model.safetensors does not */
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    int saved = clpt_ckpt_save(b, dir, NULL, 1);
+    snprintf(save_msg, sizeof save_msg, "%s", clpt_errmsg());
+    int appended = clpt_fs_append(fd, log, rec, sizeof rec, 1);  /* 96 bytes fit */
+    snprintf(append_msg, sizeof append_msg, "%s", clpt_errmsg());
+    CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+    signal(SIGXFSZ, prev);
+
+    CHECK(saved == CLPT_EIO && contains(save_msg, "full.tmp/model.safetensors") &&
+          contains(save_msg, "File too large"));
+    CHECK(!clpt_fs_exists(TDIR "/full.tmp") && !clpt_fs_exists(TDIR "/full.old"));
+    CHECK(clpt_ckpt_load_weights(c, dir) == 0 && clpt_ckpt_load_optimizer(c, dir) == 0);
+    CHECK(slabs_equal(a, clpt_model_params(a), c, clpt_model_params(c)));
+    CHECK(slabs_equal(a, clpt_model_adam_v(a), c, clpt_model_adam_v(c)));
+    CHECK(appended == CLPT_EIO && contains(append_msg, "full.log") && contains(append_msg, "File too large"));
+    struct stat st;
+    CHECK(stat(log, &st) == 0 && st.st_size == (off_t)sizeof head);  /* the partial record is cut */
+    CHECK(clpt_fs_append(fd, log, "x\n", 2, 0) == 0 && stat(log, &st) == 0 &&
+          st.st_size == (off_t)sizeof head + 2);
+    if (fd >= 0) close(fd);
+    clpt_model_free(a);
+    clpt_model_free(b);
+    clpt_model_free(c);
+}
+
 /* ---- modes for test_hf_compat.sh ---------------------------------------------------- */
 
 static const clpt_model_config hf_cfg = {2, 4, 32, 16, 100, 1e-5f};
@@ -544,6 +597,7 @@ int main(void)
     test_half(0, 1);
     test_prefix_twice();
     test_recovery();
+    test_full_disk();
     if (!check_failures) clpt_fs_remove_tree(TDIR);
     CHECK_DONE();
 }

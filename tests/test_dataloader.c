@@ -453,18 +453,18 @@ static void test_from_split(void)
     CHECK(clpt_manifest_add_shard(m, 0, CLPT_SPLIT_VALID, "s2.bin", 58, sha) == 0);
     clpt_source *s;
     int buf[NSTREAM];
-    CHECK(clpt_source_from_split(&s, m, 0, CLPT_SPLIT_TEST, 0) == 0);
+    CHECK(clpt_source_from_split(&s, m, 0, CLPT_SPLIT_TEST, 0, NULL) == 0);
     CHECK(clpt_source_tokens(s) == NSTREAM && clpt_source_read(s, 0, NSTREAM, buf) == 0);
     CHECK(buf[0] == 0 && buf[99] == 99 && buf[100] == 100 && buf[456] == 456);
     clpt_source_free(s);
-    CHECK(clpt_source_from_split(&s, m, 0, CLPT_SPLIT_TRAIN, 0) == 0);  /* empty split */
+    CHECK(clpt_source_from_split(&s, m, 0, CLPT_SPLIT_TRAIN, 0, NULL) == 0);  /* empty split */
     CHECK(clpt_source_tokens(s) == 0);
     clpt_evalwin ew;
     CHECK(clpt_evalwin_init(&ew, s, 4, 0) == 0 && clpt_evalwin_count(&ew) == 0);
     clpt_source_free(s);
-    CHECK(clpt_source_from_split(&s, m, 0, CLPT_SPLIT_VALID, 0) == CLPT_EFORMAT);
+    CHECK(clpt_source_from_split(&s, m, 0, CLPT_SPLIT_VALID, 0, NULL) == CLPT_EFORMAT);
     CHECK(has("s2.bin") && has("57 tokens") && has("58") && has("\"d\""));
-    CHECK(clpt_source_from_split(&s, m, 1, CLPT_SPLIT_VALID, 0) == CLPT_EINVAL);
+    CHECK(clpt_source_from_split(&s, m, 1, CLPT_SPLIT_VALID, 0, NULL) == CLPT_EINVAL);
     clpt_manifest_free(m);
 }
 

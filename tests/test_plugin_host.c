@@ -34,7 +34,7 @@ static int env_open(env *e, const char *corpus, uint64_t seed)
     int rc = clpt_manifest_load(&e->man, corpus);
     for (int s = 0; !rc && s < CLPT_NSPLITS; s++) {
         e->src[s] = calloc(3, sizeof *e->src[s]);
-        for (int d = 0; !rc && d < 3; d++) rc = clpt_source_from_split(&e->src[s][d], e->man, d, s, 0);
+        for (int d = 0; !rc && d < 3; d++) rc = clpt_source_from_split(&e->src[s][d], e->man, d, s, 0, NULL);
     }
     if (!rc) rc = clpt_model_new(&e->model, &mc, clpt_backend_cpu());
     if (!rc) clpt_model_init_random(e->model, 5);

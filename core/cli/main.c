@@ -1,4 +1,5 @@
 /* main.c - the `clpt` command: dispatch to a subcommand. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,6 +46,10 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* Past a file-size limit (ulimit -f) a write then fails with EFBIG, which
+     * every writer reports naming the file and undoes, instead of the
+     * default SIGXFSZ killing the process mid-write with a core dump. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
