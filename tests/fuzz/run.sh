@@ -24,7 +24,7 @@ case "$("$cc" --version 2>/dev/null | head -1)" in
 esac
 command -v "$cc" >/dev/null || { echo "run.sh: clang not found" >&2; exit 2; }
 
-targets=(safetensors config shard manifest tokenizer journal)
+targets=(safetensors config shard manifest tokenizer journal ini)
 CC=$cc cmake -S "$src" -B "$build" -DCLPT_FUZZ=ON -DCLPT_NATIVE=OFF -DCLPT_CUDA=OFF \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" \
