@@ -312,6 +312,7 @@ int clpt_ckpt_load_weights(clpt_model *m, const char *dir)
     clpt_st *st = NULL;
     int rc = clpt_st_open(&st, path);
     free(path);
+    if (!rc && (rc = clpt_st_verify(st))) clpt_st_close(st);
     if (rc) return rc;
     float *host = malloc(clpt_model_nparams(m) * sizeof *host);
     char *seen = calloc((size_t)clpt_model_ntensors(m), 1);
@@ -379,6 +380,7 @@ int clpt_ckpt_load_optimizer(clpt_model *m, const char *dir)
     clpt_st *st = NULL;
     int rc = clpt_st_open(&st, path);
     free(path);
+    if (!rc && (rc = clpt_st_verify(st))) clpt_st_close(st);
     if (rc) return rc;
     size_t n = clpt_model_nparams(m);
     float *mh = malloc(n * sizeof *mh), *vh = malloc(n * sizeof *vh);

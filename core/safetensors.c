@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "clpt.h"
 #include "fsutil.h"
@@ -692,6 +693,40 @@ int clpt_st_writer_set_metadata(clpt_st_writer *w, const char *key, const char *
     return 0;
 }
 
+/* CRC-32 (zlib's) of n bytes, in pieces zlib's length type holds */
+static uint32_t crc_bytes(uint32_t crc, const unsigned char *p, size_t n)
+{
+    while (n) {
+        size_t k = n > (1u << 30) ? (1u << 30) : n;
+        crc = (uint32_t)crc32_z(crc, p, k);
+        p += k;
+        n -= k;
+    }
+    return crc;
+}
+
+int clpt_st_verify(const clpt_st *st)
+{
+    const char *want = clpt_st_metadata(st, CLPT_ST_CRC_KEY);
+    if (!want) return 0; /* written elsewhere: nothing to check against */
+    unsigned long v = 0;
+    int ok = strlen(want) == 8;
+    for (int i = 0; ok && i < 8; i++) {
+        char c = want[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        ok = d >= 0;
+        v = v * 16 + (unsigned long)(d < 0 ? 0 : d);
+    }
+    if (!ok)
+        return clpt_err(CLPT_EFORMAT, "%s: __metadata__.%s: \"%.16s\" is not 8 lowercase hex digits",
+                        st->label, CLPT_ST_CRC_KEY, want);
+    uint32_t got = crc_bytes((uint32_t)crc32_z(0, Z_NULL, 0), st->data, st->data_len);
+    if (got != (uint32_t)v)
+        return clpt_err(CLPT_EFORMAT, "%s: the data section has CRC-32 %08x, the header says %s: "
+                        "the file is corrupt", st->label, (unsigned)got, want);
+    return 0;
+}
+
 /* Integers printed by hand (cJSON would switch to exponent notation above
  * 1e15, which the Hugging Face parser rejects) and attached as raw JSON. */
 static int add_raw_ints(cJSON *obj, const char *key, const uint64_t *v, int n)
@@ -733,6 +768,13 @@ static char *writer_header(const clpt_st_writer *w)
 
 int clpt_st_writer_write(clpt_st_writer *w, const char *path)
 {
+    /* the data section's checksum goes into the header (clpt_st_verify) */
+    uint32_t crc = (uint32_t)crc32_z(0, Z_NULL, 0);
+    for (int i = 0; i < w->n; i++) crc = crc_bytes(crc, w->t[i].data, w->t[i].nbytes);
+    char hex[16];
+    snprintf(hex, sizeof hex, "%08x", (unsigned)crc);
+    int rc0 = clpt_st_writer_set_metadata(w, CLPT_ST_CRC_KEY, hex);
+    if (rc0) return rc0;
     char *js = writer_header(w);
     if (!js) return clpt_err(CLPT_ENOMEM, "%s: out of memory building the header", path);
     size_t n = strlen(js), padded = (n + 7) & ~(size_t)7;

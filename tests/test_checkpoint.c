@@ -578,6 +578,48 @@ static int hf_load(const char *in)
     return rc || !(maxdiff <= 1e-4) ? 1 : 0;
 }
 
+/* A bit flipped in the tensor data of a saved checkpoint (weights or
+ * optimizer moments) is refused at load, naming the file, before any of it
+ * reaches the model. */
+static void flip_last_byte(const char *path)
+{
+    FILE *f = fopen(path, "r+b");
+    CHECK(f != NULL);
+    if (!f) return;
+    CHECK(fseek(f, -3, SEEK_END) == 0);
+    int c = fgetc(f);
+    CHECK(fseek(f, -3, SEEK_END) == 0 && fputc(c ^ 0x01, f) != EOF);
+    fclose(f);
+}
+
+static void test_corrupt_data(void)
+{
+    const char *dir = TDIR "/corrupt";
+    clpt_model *a = new_model(&small, 31), *b = new_model(&small, 0);
+    if (!a || !b) { CHECK(0); return; }
+    fill_random(a, clpt_model_adam_m(a), 32, 0.1, 0);
+    fill_random(a, clpt_model_adam_v(a), 33, 0.1, 1);
+    CHECK(clpt_ckpt_save(a, dir, NULL, 1) == 0);
+    CHECK(clpt_ckpt_load_weights(b, dir) == 0 && clpt_ckpt_load_optimizer(b, dir) == 0);
+    float *before = malloc(clpt_model_nparams(b) * sizeof *before);
+    clpt_model_get_params(b, before);
+    const char *files[2] = {TDIR "/corrupt/model.safetensors", TDIR "/corrupt/optimizer.safetensors"};
+    for (int k = 0; k < 2; k++) {
+        flip_last_byte(files[k]);
+        int rc = k == 0 ? clpt_ckpt_load_weights(b, dir) : clpt_ckpt_load_optimizer(b, dir);
+        CHECK_MSG(rc == CLPT_EFORMAT, "a flipped bit in %s was not found (rc %d)", files[k], rc);
+        CHECK_MSG(strstr(clpt_errmsg(), files[k]) && strstr(clpt_errmsg(), "corrupt"), "message: %s",
+                  clpt_errmsg());
+    }
+    float *after = malloc(clpt_model_nparams(b) * sizeof *after);
+    clpt_model_get_params(b, after);
+    CHECK(!memcmp(before, after, clpt_model_nparams(b) * sizeof *after)); /* never half-used */
+    free(before);
+    free(after);
+    clpt_model_free(a);
+    clpt_model_free(b);
+}
+
 int main(void)
 {
     const char *dump = getenv("CLPT_HF_DUMP_DIR"), *load = getenv("CLPT_HF_LOAD_DIR");
@@ -598,6 +640,7 @@ int main(void)
     test_prefix_twice();
     test_recovery();
     test_full_disk();
+    test_corrupt_data();
     if (!check_failures) clpt_fs_remove_tree(TDIR);
     CHECK_DONE();
 }

@@ -83,7 +83,9 @@ static void test_round_trip(void)
     CHECK(clpt_st_metadata(s, "format") && !strcmp(clpt_st_metadata(s, "format"), "pt"));
     CHECK(clpt_st_metadata(s, "note") && !strcmp(clpt_st_metadata(s, "note"), "second"));
     CHECK(clpt_st_metadata(s, "nope") == NULL);
-    CHECK(clpt_st_metadata_count(s) == 2);
+    CHECK(clpt_st_metadata_count(s) == 3); /* format, note, and the data's CRC-32 */
+    CHECK(clpt_st_metadata(s, CLPT_ST_CRC_KEY) && strlen(clpt_st_metadata(s, CLPT_ST_CRC_KEY)) == 8);
+    CHECK_MSG(clpt_st_verify(s) == 0, "%s", clpt_errmsg());
 
     const clpt_st_tensor *t = clpt_st_find(s, "a");
     float got[6];
@@ -448,6 +450,56 @@ static void test_corpus(void)
     free(dir);
 }
 
+/* A flipped bit anywhere in the data section of a file clpt wrote is
+ * found by clpt_st_verify, naming the file; so is a malformed checksum.
+ * Files without the entry (written elsewhere) verify as 0. */
+static void test_checksum(void)
+{
+    float a[64];
+    for (int i = 0; i < 64; i++) a[i] = (float)i * 0.25f;
+    int64_t sh[1] = {64};
+    clpt_st_writer *w;
+    CHECK(clpt_st_writer_new(&w) == 0);
+    CHECK(clpt_st_writer_add(w, "x", CLPT_ST_F32, 1, sh, a) == 0);
+    CHECK(clpt_st_writer_write(w, TDIR "/crc.safetensors") == 0);
+    clpt_st_writer_free(w);
+    char *img = NULL;
+    size_t n = 0;
+    CHECK(clpt_fs_read_file(TDIR "/crc.safetensors", 1 << 20, &img, &n) == 0);
+    if (!img) return;
+    size_t data0 = n - sizeof a;
+    int flips[] = {0, 1, 100, (int)sizeof a - 1};
+    for (int k = 0; k < 4; k++) {
+        img[data0 + flips[k]] ^= 0x10;
+        CHECK(write_bytes(TDIR "/crc-bad.safetensors", img, n) == 0);
+        clpt_st *s = NULL;
+        CHECK(clpt_st_open(&s, TDIR "/crc-bad.safetensors") == 0); /* the structure is fine */
+        CHECK_MSG(s && clpt_st_verify(s) == CLPT_EFORMAT, "flip at data byte %d not found", flips[k]);
+        CHECK(strstr(clpt_errmsg(), "crc-bad.safetensors") && strstr(clpt_errmsg(), "corrupt"));
+        clpt_st_close(s);
+        img[data0 + flips[k]] ^= 0x10;
+    }
+    /* the header's value itself mangled: 8 digits but not hex */
+    char *key = strstr(img + 8, CLPT_ST_CRC_KEY "\":\""); /* the JSON header: no NUL in it */
+    CHECK(key != NULL);
+    if (key) {
+        key[strlen(CLPT_ST_CRC_KEY) + 3] = 'Z';
+        CHECK(write_bytes(TDIR "/crc-bad.safetensors", img, n) == 0);
+        clpt_st *s = NULL;
+        CHECK(clpt_st_open(&s, TDIR "/crc-bad.safetensors") == 0);
+        CHECK(s && clpt_st_verify(s) == CLPT_EFORMAT && strstr(clpt_errmsg(), "hex"));
+        clpt_st_close(s);
+    }
+    free(img);
+    /* no entry: nothing to check */
+    unsigned char *plain = make_image("{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, -1, &n);
+    clpt_st *s = NULL;
+    CHECK(clpt_st_parse_buffer(&s, plain, n, "plain") == 0);
+    CHECK(s && clpt_st_verify(s) == 0);
+    clpt_st_close(s);
+    free(plain);
+}
+
 int main(void)
 {
     clpt_fs_remove_tree(TDIR);
@@ -463,6 +515,7 @@ int main(void)
     test_bad_generated();
     test_good_corners();
     test_open_files();
+    test_checksum();
     test_corpus();
     if (!check_failures) clpt_fs_remove_tree(TDIR);
     CHECK_DONE();

@@ -63,6 +63,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0) {
         for (int i = 0; i < clpt_st_count(st); i++)
             touch_tensor(st, clpt_st_get(st, i), len);
+        int vr = clpt_st_verify(st); /* reads the whole data section */
+        if (vr > 0 || (vr < 0 && !clpt_errmsg()[0])) abort();
         for (int i = 0; i < clpt_st_metadata_count(st); i++) {
             const char *k, *v;
             if (clpt_st_metadata_get(st, i, &k, &v) || !clpt_st_metadata(st, k)) abort();
