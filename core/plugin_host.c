@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "clpt.h"
 #include "fsutil.h"
@@ -574,13 +575,31 @@ cJSON *clpt_plugin_host_take_metrics(clpt_plugin_host *h)
 }
 
 /* ---- saving and loading the state -------------------------------------------------------- *
- * File layout (host byte order): "CLPTHST\0", u32 format 1; per split the
+ * File layout (host byte order): "CLPTHST\0", u32 format 2; per split the
  * sampler state (u64 rng[4], seed, epoch, position; i32 epoch_source,
  * epoch_T, n_sources); u64 rng[4]; f64 lr_scale; i32 lr_mode; u32 name
- * length + name; u32 state_version; u8 has_payload; the payload to EOF. */
+ * length + name; u32 state_version; u8 has_payload; the payload; then u32
+ * CRC-32 (zlib's) of every byte before it. Format 1 (no CRC) still loads. */
 
 #define STATE_MAGIC "CLPTHST"
-#define STATE_FORMAT 1u
+#define STATE_FORMAT 2u
+
+/* CRC-32 of the first n bytes of f (read from the start), or -1 on a read
+ * error; f is left at byte n */
+static long long crc_prefix(FILE *f, long n)
+{
+    unsigned char buf[1 << 16];
+    uLong crc = crc32_z(0, Z_NULL, 0);
+    if (fseek(f, 0, SEEK_SET)) return -1;
+    for (long done = 0; done < n;) {
+        size_t want = (size_t)(n - done) < sizeof buf ? (size_t)(n - done) : sizeof buf;
+        size_t k = fread(buf, 1, want, f);
+        if (k != want) return -1;
+        crc = crc32_z(crc, buf, k);
+        done += (long)k;
+    }
+    return (long long)(crc & 0xffffffffu);
+}
 
 typedef struct sio { FILE *f; int write; int err; } sio;
 
@@ -647,6 +666,16 @@ int clpt_plugin_host_save(clpt_plugin_host *h, const char *path)
     io(&s, &fmt, 4);
     host_part(h, &s);
     rc = s.err ? clpt_err(CLPT_EIO, "%s: write: %s", path, strerror(errno)) : save_payload(h, af.fp, path);
+    if (!rc) { /* the trailer: CRC-32 of what the file holds so far */
+        FILE *r = NULL;
+        long long crc = -1;
+        long n = fflush(af.fp) == 0 ? ftell(af.fp) : -1;
+        if (n >= 0 && (r = fopen(af.tmp, "rb"))) crc = crc_prefix(r, n);
+        if (r) fclose(r);
+        uint32_t c = (uint32_t)crc;
+        if (crc < 0 || fwrite(&c, 4, 1, af.fp) != 1)
+            rc = clpt_err(CLPT_EIO, "%s: write: %s", path, strerror(errno ? errno : EIO));
+    }
     if (rc) {
         clpt_afile_abort(&af);
         return rc;
@@ -654,7 +683,8 @@ int clpt_plugin_host_save(clpt_plugin_host *h, const char *path)
     return clpt_afile_commit(&af);
 }
 
-static int load_payload(clpt_plugin_host *h, FILE *f, const char *path)
+/* the payload ends at byte `end` (the CRC trailer follows in format 2) */
+static int load_payload(clpt_plugin_host *h, FILE *f, const char *path, long end)
 {
     const clpt_strategy_desc *d = h->plugin ? clpt_plugin_desc(h->plugin) : NULL;
     uint32_t len = 0, ver = 0;
@@ -679,10 +709,9 @@ static int load_payload(clpt_plugin_host *h, FILE *f, const char *path)
     h->in_state = 0;
     if (rc || h->failed) return hook_failed(h, "state_load", rc);
     long here = ftell(f);
-    fseek(f, 0, SEEK_END);
-    if (ftell(f) != here)
+    if (here != end)
         return clpt_err(CLPT_EFORMAT, "%s: strategy '%s' state_load left %ld bytes unread (version %u)", path,
-                        name, ftell(f) - here, ver);
+                        name, end - here, ver);
     return 0;
 }
 
@@ -696,14 +725,28 @@ int clpt_plugin_host_load(clpt_plugin_host *h, const char *path)
     io(&s, magic, 8);
     io(&s, &fmt, 4);
     int rc = 0;
+    long end = -1;
     if (s.err || memcmp(magic, STATE_MAGIC, 8)) rc = clpt_err(CLPT_EFORMAT, "%s: not a clpt strategy state", path);
-    else if (fmt != STATE_FORMAT) rc = clpt_err(CLPT_EUNSUP, "%s: state format %u, expected %u", path, fmt, STATE_FORMAT);
+    else if (fmt != STATE_FORMAT && fmt != 1)
+        rc = clpt_err(CLPT_EUNSUP, "%s: state format %u, expected %u", path, fmt, STATE_FORMAT);
+    if (!rc && fseek(f, 0, SEEK_END) == 0 && (end = ftell(f)) >= 0 && fmt == STATE_FORMAT) {
+        end -= 4; /* the CRC trailer */
+        uint32_t want = 0;
+        long long got = end >= 12 ? crc_prefix(f, end) : -1;
+        if (got < 0 || fread(&want, 4, 1, f) != 1)
+            rc = clpt_err(CLPT_EFORMAT, "%s: truncated strategy state", path);
+        else if ((uint32_t)got != want)
+            rc = clpt_err(CLPT_EFORMAT, "%s: the strategy state has CRC-32 %08x, its trailer says %08x: "
+                          "the file is corrupt", path, (unsigned)got, (unsigned)want);
+    }
+    if (!rc && (end < 0 || fseek(f, 12, SEEK_SET) != 0))
+        rc = clpt_err(CLPT_EIO, "%s: cannot seek in the strategy state", path);
     if (!rc) {
         host_part(h, &s);
         if (s.err == 2) rc = clpt_err_wrap(CLPT_EFORMAT, "%s: sampler state: ", path);
         else if (s.err) rc = clpt_err(CLPT_EFORMAT, "%s: truncated host state", path);
     }
-    if (!rc) rc = load_payload(h, f, path);
+    if (!rc) rc = load_payload(h, f, path, end);
     fclose(f);
     return rc;
 }

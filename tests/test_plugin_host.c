@@ -201,14 +201,23 @@ static void test_state_file(env *e, env *twin, const char *corpus)
     CHECK(h2->rng_u64(h2) == next && twin->h.lr_scale == 0.25 && twin->h.lr_mode == CLPT_LR_REWARM);
     CHECK(h2->sample(h2, 2, CLPT_PLUGIN_SPLIT_TRAIN, x2, y2, 1, FIX_T) == 0);
     CHECK(!memcmp(x, x2, sizeof x));
-    /* a truncated file is refused and names itself */
+    /* a truncated file, or one with a flipped bit anywhere, is refused by
+     * its CRC-32 trailer and names itself */
     char *text;
     size_t len;
     CHECK(clpt_fs_read_file(path, 1 << 20, &text, &len) == 0);
     CHECK(clpt_fs_write_atomic(path, text, len - 4) == 0);
-    CHECK(clpt_plugin_host_load(&twin->h, path) < 0);
-    CHECK_MSG(strstr(clpt_errmsg(), "strategy 'testgood' state_load: read: ") && strstr(clpt_errmsg(), path),
-              "%s", clpt_errmsg());
+    CHECK(clpt_plugin_host_load(&twin->h, path) == CLPT_EFORMAT);
+    CHECK_MSG(strstr(clpt_errmsg(), "corrupt") && strstr(clpt_errmsg(), path), "%s", clpt_errmsg());
+    for (size_t at = 0; at < len; at += len / 7 + 1) {
+        text[at] ^= 0x04;
+        CHECK(clpt_fs_write_atomic(path, text, len) == 0);
+        CHECK_MSG(clpt_plugin_host_load(&twin->h, path) == CLPT_EFORMAT, "flip at byte %zu not found", at);
+        CHECK_MSG(strstr(clpt_errmsg(), path), "%s", clpt_errmsg());
+        text[at] ^= 0x04;
+    }
+    CHECK(clpt_fs_write_atomic(path, text, len) == 0);
+    CHECK_MSG(clpt_plugin_host_load(&twin->h, path) == 0, "%s", clpt_errmsg());
     CHECK(clpt_fs_write_atomic(path, "garbage!", 8) == 0);
     CHECK(clpt_plugin_host_load(&twin->h, path) == CLPT_EFORMAT);
     free(text);
