@@ -4,26 +4,12 @@
 # uninterrupted one, and bad configs are refused naming file:line.
 set -euo pipefail
 command -v python3 >/dev/null || { echo "skipped: python3 absent"; exit 77; }
-CLPT=${CLPT_BIN:?}
+CLPT=${CLPT_BIN:?}; src=${CLPT_SOURCE_DIR:?}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 
-python3 - <<'PY'
-import random, struct
-random.seed(0)
-sents = [[random.randrange(1, 60) for _ in range(random.randrange(5, 12))] for _ in range(40)]
-def shard(path, n):
-    toks = []
-    while len(toks) < n:
-        toks += random.choice(sents) + [0]
-    toks = toks[:n]
-    with open(path, "wb") as f:
-        f.write(struct.pack("<256i", 20240520, 1, n, *([0] * 253)))
-        f.write(struct.pack("<%dH" % n, *toks))
-shard("train.bin", 100000)
-shard("valid.bin", 10000)
-PY
+python3 "$src/tests/make_shards.py" train.bin=100000 valid.bin=10000
 
 cat > run.ini <<'INI'
 [model]

@@ -65,20 +65,7 @@ mentions() {
 prefix_of() { cmp -s -n "$(stat -c %s "$1")" "$1" "$2"; }
 
 # ---- clpt train ------------------------------------------------------------------
-python3 - <<'PY'
-import random, struct
-random.seed(0)
-sents = [[random.randrange(1, 60) for _ in range(random.randrange(5, 12))] for _ in range(40)]
-def shard(path, n):
-    toks = []
-    while len(toks) < n:
-        toks += random.choice(sents) + [0]
-    with open(path, "wb") as f:
-        f.write(struct.pack("<256i", 20240520, 1, n, *([0] * 253)))
-        f.write(struct.pack("<%dH" % n, *toks[:n]))
-shard("train.bin", 50000)
-shard("valid.bin", 5000)
-PY
+python3 "$src/tests/make_shards.py" train.bin=50000 valid.bin=5000
 cat > run.ini <<INI
 [model]
 preset = tiny

@@ -14,25 +14,10 @@
 #include "test_clrun_fixture.h"
 #include "dataloader.h"
 #include "shardcheck.h"
+#include "testdir.h"
 #include "train.h"
 
 static const char *corpus;
-
-static const char *path_in(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    char *b = buf[k++ % 4];
-    snprintf(b, sizeof buf[0], "%s/%s", corpus, name);
-    return b;
-}
-
-static int has(const char *needle)
-{
-    if (strstr(clpt_errmsg(), needle)) return 1;
-    fprintf(stderr, "  message \"%s\" lacks \"%s\"\n", clpt_errmsg(), needle);
-    return 0;
-}
 
 /* Open domain 0's `split` with a fresh checker; *hashed / *stamped (may be
  * NULL) get what it did. Returns the open's code; the stamp is saved. */
@@ -54,7 +39,7 @@ static int open_checked(const clpt_manifest *m, int split, int *hashed, int *sta
  * the modification time is put back, as a careless copy tool might. */
 static void flip(const char *file, int keep_mtime)
 {
-    const char *p = path_in(file);
+    const char *p = P(file);
     struct stat st;
     unsigned char b;
     int fd = open(p, O_RDWR);
@@ -72,7 +57,7 @@ static void test_loader(const clpt_manifest *m)
 {
     int hashed = -1, stamped = -1;
     CHECK(open_checked(m, CLPT_SPLIT_TRAIN, &hashed, &stamped) == 0 && hashed == 1 && stamped == 0);
-    CHECK(clpt_fs_exists(path_in(CLPT_SHARDCHECK_STAMP)));
+    CHECK(clpt_fs_exists(P(CLPT_SHARDCHECK_STAMP)));
     CHECK(open_checked(m, CLPT_SPLIT_TRAIN, &hashed, &stamped) == 0 && hashed == 0 && stamped == 1);
 
     /* a flipped byte, even with the old modification time: the change time
@@ -94,7 +79,7 @@ static void test_loader(const clpt_manifest *m)
 static void test_stamp_faults(const clpt_manifest *m)
 {
     /* a malformed stamp is ignored (everything is hashed) and rewritten */
-    CHECK(clpt_fs_write_atomic(path_in(CLPT_SHARDCHECK_STAMP), "{\"format\": 3", 12) == 0);
+    CHECK(clpt_fs_write_atomic(P(CLPT_SHARDCHECK_STAMP), "{\"format\": 3", 12) == 0);
     int hashed = -1, stamped = -1;
     CHECK(open_checked(m, CLPT_SPLIT_TRAIN, &hashed, &stamped) == 0 && hashed == 1 && stamped == 0);
     CHECK(open_checked(m, CLPT_SPLIT_TRAIN, &hashed, &stamped) == 0 && hashed == 0 && stamped == 1);
@@ -102,8 +87,8 @@ static void test_stamp_faults(const clpt_manifest *m)
     /* a stamp that cannot be written (here a directory in its place, which
      * binds root too) is a note in the log, not an error, and closing does
      * not replace the message of the failure it may follow */
-    CHECK(clpt_fs_remove_tree(path_in(CLPT_SHARDCHECK_STAMP)) == 0);
-    CHECK(clpt_fs_mkdir_p(path_in(CLPT_SHARDCHECK_STAMP "/x")) == 0);
+    CHECK(clpt_fs_remove_tree(P(CLPT_SHARDCHECK_STAMP)) == 0);
+    CHECK(clpt_fs_mkdir_p(P(CLPT_SHARDCHECK_STAMP "/x")) == 0);
     clpt_shardcheck *c;
     clpt_source *s = NULL;
     char *text = NULL;
@@ -119,7 +104,7 @@ static void test_stamp_faults(const clpt_manifest *m)
               strstr(text, CLPT_SHARDCHECK_STAMP), "log: %s", text ? text : "");
     free(text);
     clpt_source_free(s);
-    CHECK(clpt_fs_remove_tree(path_in(CLPT_SHARDCHECK_STAMP)) == 0);
+    CHECK(clpt_fs_remove_tree(P(CLPT_SHARDCHECK_STAMP)) == 0);
 }
 
 /* `clpt train` and `clpt eval` open data through clpt_data_open */
@@ -149,7 +134,7 @@ static void test_run(void)
     clpt_clrun *r = NULL;
     CHECK(clpt_clrun_open(&r, &o) == CLPT_EFORMAT && r == NULL);
     CHECK(has("gamma_test.bin") && has("manifest.json") && has("run corrupt"));
-    CHECK(!clpt_fs_exists(path_in("corrupt/journal.jsonl")) && !clpt_fs_exists(path_in("corrupt/checkpoints")));
+    CHECK(!clpt_fs_exists(P("corrupt/journal.jsonl")) && !clpt_fs_exists(P("corrupt/checkpoints")));
 
     CHECK(clpt_config_set_arg(&cfg, "data.verify_shards=false", "test") == 0);
     int rc = clpt_clrun_open(&r, &o);
@@ -161,6 +146,7 @@ static void test_run(void)
 int main(void)
 {
     corpus = fix_corpus();
+    if (corpus) snprintf(dir, sizeof dir, "%s", corpus); /* P() names files in it */
     if (!corpus) return 1;
     clpt_manifest *m = NULL;
     CHECK(clpt_manifest_load(&m, corpus) == 0);
