@@ -387,6 +387,13 @@ static int heatmap_section(FILE *f, const rp_data *d)
             diverging ? "Colour: perplexity relative to the base model on the same domain "
                         "(blue = lower = better than zero-shot, red = higher), one scale for every run."
                       : "Colour: perplexity (log scale, one scale for every run); some zero-shot cells are missing.");
+    int compact = 0;
+    for (int i = 0; i < d->n_runs; i++)
+        if (d->runs[i].compared && rp_heatmap_compact(d->runs[i].n + 1, d->runs[i].n)) compact = 1;
+    if (compact)
+        fprintf(f, "<p class=\"note\">Heatmaps of more than %d cells are drawn without per-cell hover "
+                   "values, to keep the page light; every cell is in the CSV file beside this page.</p>\n",
+                RP_HEATMAP_TOOLTIP_CELLS);
     fputs("<div class=\"flex\">", f);
     for (int i = 0; i < d->n_runs && !rc; i++)
         if (d->runs[i].compared) rc = one_heatmap(f, &d->runs[i], diverging, vmin, vmax);

@@ -101,6 +101,11 @@ typedef struct rp_heatmap {
 } rp_heatmap;
 
 void rp_svg_heatmap(FILE *f, const rp_heatmap *h);
+/* Heatmaps of more cells than this are drawn compactly: one path per
+ * colour (256 levels), no per-cell tooltip or text; 1 if (rows, cols) is
+ * such a one. */
+#define RP_HEATMAP_TOOLTIP_CELLS 2500
+int rp_heatmap_compact(int rows, int cols);
 /* Horizontal colour legend for the heatmaps' scale. */
 void rp_svg_legend(FILE *f, double vmin, double vmax, int diverging, int w);
 /* Colour of t in [0, 1] on the scale as "#rrggbb". */

@@ -4,6 +4,7 @@
  * look. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "report_impl.h"
@@ -300,6 +301,42 @@ static void heat_cell(FILE *f, const rp_heatmap *h, int r, int c, double x, doub
                    "%.3g</text>", x + cs / 2, y + cs / 2 + 3.5, ink_for(col), cs >= 40 ? 11 : 9, shown);
 }
 
+/* Large heatmaps (the study's 160 x 159): one path per colour instead of a
+ * rect with a tooltip per cell. Colours are quantised to 256 levels of the
+ * scale (plus grey for missing cells); cells are whole pixels wide, so each
+ * is "M x yhcvch-cz" in integers. About a tenth of the bytes and of the
+ * DOM nodes; report.csv keeps every value. */
+static void heat_cells_compact(FILE *f, const rp_heatmap *h, int left, int top, int cs)
+{
+    enum { LEVELS = 256 };
+    size_t n = (size_t)h->rows * h->cols;
+    short *level = malloc(n * sizeof *level);
+    if (!level) return; /* the page loses the cells, not its other figures */
+    int used[LEVELS + 1] = {0};
+    for (size_t i = 0; i < n; i++) {
+        double v = h->value[i];
+        int k = LEVELS; /* missing */
+        if (!isnan(v)) {
+            double t = (v - h->vmin) / (h->vmax - h->vmin);
+            k = (int)lround(fmin(1.0, fmax(0.0, t)) * (LEVELS - 1));
+        }
+        level[i] = (short)k;
+        used[k] = 1;
+    }
+    for (int k = 0; k <= LEVELS; k++) {
+        if (!used[k]) continue;
+        char col[8] = "#e6e6e6";
+        if (k < LEVELS) rp_color((double)k / (LEVELS - 1), h->diverging, col);
+        fprintf(f, "<path fill=\"%s\" d=\"", col);
+        for (size_t i = 0; i < n; i++)
+            if (level[i] == k)
+                fprintf(f, "M%d %dh%dv%dh-%dz", left + (int)(i % h->cols) * cs, top + (int)(i / h->cols) * cs,
+                        cs, cs, cs);
+        fputs("\"/>\n", f);
+    }
+    free(level);
+}
+
 void rp_svg_heatmap(FILE *f, const rp_heatmap *h)
 {
     double cs = 760.0 / (h->cols > 0 ? h->cols : 1);
@@ -312,15 +349,17 @@ void rp_svg_heatmap(FILE *f, const rp_heatmap *h)
     if (w < tw) w = tw;   /* room for the title */
     svg_open(f, w, hh, h->title);
     char sh[64];
+    int compact = rp_heatmap_compact(h->rows, h->cols);
     for (int r = 0; r < h->rows; r++) {
         double y = 30 + r * cs;
         fprintf(f, "<text class=\"rowlab\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\" "
                    "style=\"font-size:%.1fpx\">", left - 6, y + cs / 2 + font / 3, font);
         rp_xml(f, h->row_labels[r]);
         fputs("</text>\n", f);
-        for (int c = 0; c < h->cols; c++) heat_cell(f, h, r, c, left + c * cs, y, cs);
-        fputc('\n', f);
+        for (int c = 0; !compact && c < h->cols; c++) heat_cell(f, h, r, c, left + c * cs, y, cs);
+        if (!compact) fputc('\n', f);
     }
+    if (compact) heat_cells_compact(f, h, left, 30, (int)cs);
     /* outline the diagonal: each checkpoint on the domain it just learned */
     for (int r = 0; h->diag_offset >= 0 && r < h->rows; r++) {
         int c = r - h->diag_offset;
@@ -341,6 +380,8 @@ void rp_svg_heatmap(FILE *f, const rp_heatmap *h)
     }
     fputs("\n</svg>\n", f);
 }
+
+int rp_heatmap_compact(int rows, int cols) { return (long)rows * cols > RP_HEATMAP_TOOLTIP_CELLS; }
 
 void rp_svg_legend(FILE *f, double vmin, double vmax, int diverging, int w)
 {

@@ -64,6 +64,22 @@ grep -q "r/journal.jsonl:4: not valid JSON" "$tmp/err" || fail "error lacks file
 "$bin" report "$tmp/nothing" 2> "$tmp/err" && fail "missing dir accepted"
 grep -q "nothing" "$tmp/err" || fail "missing dir not named"
 
+# a study-sized experiment: heatmaps past RP_HEATMAP_TOOLTIP_CELLS cells are
+# one path per colour, without per-cell tooltips; the CSV keeps every cell
+big=$tmp/big
+python3 "$src/tests/data/report/make_fixture.py" "$big" 120 || fail "make_fixture.py 120"
+"$bin" report "$big" -o "$tmp/big.html" > /dev/null || fail "report of 120 domains"
+grep -q 'without per-cell hover' "$tmp/big.html" || fail "compact heatmaps not announced"
+grep -q '</title></rect>' "$tmp/big.html" && fail "a 121 x 120 heatmap still has per-cell tooltips"
+npath=$(grep -c '^<path fill="#' "$tmp/big.html")
+[ "$npath" -gt 30 ] || fail "expected colour paths in the heatmaps, found $npath"
+cells=$(grep -o 'M[0-9]* [0-9]*h[0-9]*v' "$tmp/big.html" | wc -l)
+[ "$cells" -eq $((3 * 121 * 120)) ] || fail "expected $((3 * 121 * 120)) heatmap cells, found $cells"
+bytes=$(stat -c %s "$tmp/big.html")
+[ "$bytes" -lt 2500000 ] || fail "the 120-domain report is $bytes bytes"
+[ "$(grep -c '^[^,]*,[^,]*,ppl,' "$tmp/big.csv")" -eq $((3 * 120 * 120)) ] || fail "the CSV lacks heatmap cells"
+echo "120 domains: report.html $bytes bytes, $npath colour paths"
+
 # render it when Chromium is there
 rc=0
 "$src/tools/render_report.sh" "$html" "$tmp/shot.png" > /dev/null 2>&1 || rc=$?

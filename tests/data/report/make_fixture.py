@@ -5,7 +5,11 @@ continual runs) whose numbers follow a toy model of learning and forgetting,
 so the report has something plausible to draw. Deterministic; rerun with
     python3 tests/data/report/make_fixture.py tests/data/report/exp
 The last line of random-sequential/journal.jsonl is deliberately torn (a
-killed writer), which readers must skip."""
+killed writer), which readers must skip.
+
+    python3 make_fixture.py DIR N
+writes the same kind of experiment over N synthetic domains instead (the
+size checks of large reports)."""
 import json, math, os, random, sys
 
 DOMAINS = ["Physics__Mechanics", "Physics__Optics", "Physics__Thermodynamics",
@@ -99,4 +103,9 @@ def main(root):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2:  # N synthetic domains in fields of 20
+        n = int(sys.argv[2])
+        DOMAINS[:] = ["Field%d__Domain_%d" % (i // 20, i) for i in range(n)]
+        L1[:] = [d.split("__")[0] for d in DOMAINS]
+        ZS[:] = [round(38 + 9 * (i % 8) + rng.uniform(-6, 6), 3) for i in range(n)]
     main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "exp"))
