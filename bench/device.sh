@@ -193,6 +193,7 @@ phase_bench() {
   bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn simt
   bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn wmma
   bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn mma
+  bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn flash
   if [ -z "${CLPT_DEVICE_QUICK:-}" ]; then
     bench gpt2 12 12 768 16 --gemm bf16 --lt 0 --attn mma
     bench gpt2 12 12 768 16 --gemm tf32 --lt 1 --attn mma

@@ -237,6 +237,42 @@ static void test_attention(int B, int T, int C, int NH)
     free(qkv); free(out); free(lse); free(g); free(gq);
 }
 
+/* `flash` runs `mma`'s arithmetic in the same order on the same bf16
+ * operands, only fed differently: outputs must be the same bits */
+static void test_flash_equals_mma(int B, int T, int C, int NH)
+{
+    size_t nqkv = (size_t)B * T * 3 * C, no = (size_t)B * T * C, nl = (size_t)B * NH * T;
+    float *qkv = host_normal(nqkv, 1.0), *g = host_normal(no, 1.0);
+    float *dqkv = dev_upload(qkv, nqkv * 4), *dg = dev_upload(g, no * 4);
+    float *res[2][3];
+    for (int k = 0; k < 2; k++) {
+        CHECK(clpt_cuda_set_attn(k ? "flash" : "mma") == 0);
+        float *out = gpu->alloc(no * 4), *lse = gpu->alloc(nl * 4), *d = gpu->alloc(nqkv * 4);
+        dev_poison(out, no);
+        dev_poison(lse, nl);
+        dev_poison(d, nqkv);
+        gpu->attention_forward(out, lse, dqkv, B, T, C, NH);
+        gpu->attention_backward(d, dg, dqkv, out, lse, B, T, C, NH);
+        res[k][0] = dev_download(out, no);
+        res[k][1] = dev_download(lse, nl);
+        res[k][2] = dev_download(d, nqkv);
+        gpu->free(out); gpu->free(lse); gpu->free(d);
+    }
+    const char *what[3] = {"out", "lse", "dqkv"};
+    size_t n[3] = {no, nl, nqkv};
+    for (int i = 0; i < 3; i++) {
+        size_t diff = 0;
+        for (size_t j = 0; j < n[i]; j++) diff += memcmp(&res[0][i][j], &res[1][i][j], 4) != 0;
+        if (diff || getenv("CLPT_TEST_VERBOSE"))
+            printf("  flash vs mma %s B=%d T=%d C=%d: %zu of %zu differ\n", what[i], B, T, C, diff, n[i]);
+        CHECK_MSG(diff == 0, "flash and mma attention differ in %zu %s values", diff, what[i]);
+        free(res[0][i]);
+        free(res[1][i]);
+    }
+    gpu->free(dqkv); gpu->free(dg);
+    free(qkv); free(g);
+}
+
 /* ---- GELU --------------------------------------------------------------------------- */
 
 static void test_gelu(size_t n)
@@ -446,8 +482,9 @@ int main(void)
      * (very short rows are left out: with one or two keys, dq is rounding
      * noise around zero in bf16 and relative error is meaningless) */
     att_tol_out = 2e-2, att_tol_lse = 1e-2, att_tol_d = 3e-2;
-    for (int impl = 0; impl < 2; impl++) {
-        CHECK(clpt_cuda_set_attn(impl ? "mma" : "wmma") == 0);
+    const char *tc_impls[] = {"wmma", "mma", "flash"};
+    for (int impl = 0; impl < 3; impl++) {
+        CHECK(clpt_cuda_set_attn(tc_impls[impl]) == 0);
         test_attention(2, 70, 128, 2);
         test_attention(3, 200, 128, 2);
         test_attention(2, 130, 256, 4);
@@ -456,6 +493,8 @@ int main(void)
         test_attention(2, 50, 48, 3); /* head size 16: falls back to simt */
         check_status(clpt_cuda_attn());
     }
+    test_flash_equals_mma(3, 333, 256, 4);
+    test_flash_equals_mma(2, 1024, 768, 12);
     clpt_cuda_set_attn("mma");
     check_status("attention");
 

@@ -292,7 +292,11 @@ static void launch_bwd(float *dqkv, const float *dout, const float *qkv, const f
 void cu_attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH)
 {
     if (check_shape(B, C, NH, "attention_forward")) return;
-    if (g_cu.attn == CU_ATTN_MMA && cu_attention_mma_ok(out, qkv, qkv, C, NH)) {
+    if (g_cu.attn == CU_ATTN_FLASH && cu_attention_mma_ok(out, qkv, qkv, C, NH)) {
+        cu_attention_forward_flash(out, lse, qkv, B, T, C, NH);
+        return;
+    }
+    if (g_cu.attn >= CU_ATTN_MMA && cu_attention_mma_ok(out, qkv, qkv, C, NH)) {
         cu_attention_forward_mma(out, lse, qkv, B, T, C, NH);
         return;
     }
@@ -317,7 +321,11 @@ void cu_attention_backward(float *dqkv, const float *dout, const float *qkv, con
     if (!D) return;
     k_attn_D<<<cu_grid(n, 256), 256, 0, g_cu.stream>>>(D, dout, out, B, T, C, NH, C / NH);
     if (CU_LAUNCHED("k_attn_D")) return;
-    if (g_cu.attn == CU_ATTN_MMA && cu_attention_mma_ok(dqkv, dout, qkv, C, NH)) {
+    if (g_cu.attn == CU_ATTN_FLASH && cu_attention_mma_ok(dqkv, dout, qkv, C, NH)) {
+        cu_attention_backward_flash(dqkv, dout, qkv, lse, D, B, T, C, NH);
+        return;
+    }
+    if (g_cu.attn >= CU_ATTN_MMA && cu_attention_mma_ok(dqkv, dout, qkv, C, NH)) {
         cu_attention_backward_mma(dqkv, dout, qkv, lse, D, B, T, C, NH);
         return;
     }

@@ -381,3 +381,340 @@ int cu_attention_backward_mma(float *dqkv, const float *dout, const float *qkv, 
     k_attn_dkv_mma<<<grid, THREADS, 0, g_cu.stream>>>(dqkv, dout, qkv, lse, D, T, C, NH);
     return CU_LAUNCHED("k_attn_dkv_mma");
 }
+
+/* ==== flash: the same kernels fed from bf16 head-major copies, with
+ * double-buffered cp.async tile loads ======================================
+ *
+ * q (times 1/8), k, v and dO are first converted once per call into bf16
+ * arrays laid out [B*NH][T][64], so a 64-row tile is 8 KB of whole 128-byte
+ * rows. Tiles then arrive by cp.async (16 bytes per copy, rows past T
+ * zero-filled) into two shared buffers: the next tile is in flight while
+ * the current one is multiplied. The arithmetic is that of the kernels
+ * above, in the same order, so results agree with `mma` up to the rounding
+ * of the (identical) bf16 conversion. Chosen with clpt_cuda_set_attn("flash"). */
+
+#define TILE_ELEMS (ROWS * LDS)
+#define FLASH_BWD_SMEM (6 * TILE_ELEMS * 2 + 2 * ROWS * 4)
+
+static __device__ __forceinline__ void cp_async16(bf16 *dst, const bf16 *src, int bytes)
+{
+    uint32_t s = (uint32_t)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(bytes));
+}
+static __device__ __forceinline__ void cp_commit(void) { asm volatile("cp.async.commit_group;\n" ::); }
+/* every group but the newest has landed (this thread's copies) */
+static __device__ __forceinline__ void cp_wait_prev(void) { asm volatile("cp.async.wait_group 1;\n" ::); }
+
+/* rows r0..r0+63 of one head ([T][64] bf16) into a [64][LDS] tile; rows
+ * at or past T are zero-filled */
+static __device__ __forceinline__ void async_tile(bf16 *dst, const bf16 *head, int r0, int T)
+{
+    for (int idx = threadIdx.x; idx < ROWS * 8; idx += THREADS) {
+        int r = idx >> 3, c = (idx & 7) * 8, row = r0 + r;
+        cp_async16(dst + r * LDS + c, row < T ? head + (size_t)row * HD + c : head, row < T ? 16 : 0);
+    }
+}
+
+/* qkv (B,T,3C) fp32 -> q*1/8, k, v as [B*NH][T][64] bf16; dout (B,T,C) ->
+ * g likewise when given */
+__global__ void k_to_heads(bf16 *q, bf16 *k, bf16 *v, bf16 *g, const float *qkv, const float *dout, int B,
+                           int T, int C, int NH)
+{
+    size_t n4 = (size_t)B * T * C / 4; /* float4s per part */
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n4; i += (size_t)gridDim.x * blockDim.x) {
+        size_t e = 4 * i, bt = e / C;
+        int c = (int)(e % C), h = c / HD, d = c % HD, b = (int)(bt / T), t = (int)(bt % T);
+        size_t o = (((size_t)b * NH + h) * T + t) * HD + d;
+        const float *src = qkv + bt * 3 * C + c;
+        float4 x = *(const float4 *)src, y = *(const float4 *)(src + C), z = *(const float4 *)(src + 2 * C);
+        *(uint2 *)(q + o) = make_uint2(pack2(x.x * 0.125f, x.y * 0.125f), pack2(x.z * 0.125f, x.w * 0.125f));
+        *(uint2 *)(k + o) = make_uint2(pack2(y.x, y.y), pack2(y.z, y.w));
+        *(uint2 *)(v + o) = make_uint2(pack2(z.x, z.y), pack2(z.z, z.w));
+        if (g) {
+            float4 w = *(const float4 *)(dout + bt * C + c);
+            *(uint2 *)(g + o) = make_uint2(pack2(w.x, w.y), pack2(w.z, w.w));
+        }
+    }
+}
+
+__global__ void __launch_bounds__(THREADS)
+    k_flash_fwd(float *out, float *lse, const bf16 *Q, const bf16 *K, const bf16 *V, int T, int C, int NH)
+{
+    __shared__ __align__(128) bf16 Qs[TILE_ELEMS], Ks[2][TILE_ELEMS], Vs[2][TILE_ELEMS];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    int q0 = (gridDim.x - 1 - blockIdx.x) * ROWS;
+    int bh = blockIdx.y, b = bh / NH, h = bh % NH;
+    size_t hoff = (size_t)bh * T * HD;
+    const bf16 *Qh = Q + hoff, *Kh = K + hoff, *Vh = V + hoff;
+    int tiles = (min(T, q0 + ROWS) + ROWS - 1) / ROWS;
+    async_tile(Qs, Qh, q0, T);
+    async_tile(Ks[0], Kh, 0, T);
+    async_tile(Vs[0], Vh, 0, T);
+    cp_commit();
+    uint32_t qa[4][4];
+    float o[8][4];
+#pragma unroll
+    for (int n = 0; n < 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+    int row0 = q0 + warp * 16 + g, row1 = row0 + 8;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+    for (int it = 0; it < tiles; it++) {
+        int k0 = it * ROWS, cur = it & 1;
+        if (it + 1 < tiles) {
+            async_tile(Ks[cur ^ 1], Kh, k0 + ROWS, T);
+            async_tile(Vs[cur ^ 1], Vh, k0 + ROWS, T);
+        }
+        cp_commit();
+        cp_wait_prev();
+        __syncthreads(); /* tile `it` (and Q) visible to every warp */
+        if (it == 0) load_a(qa, Qs, warp * 16);
+        float s[8][4];
+        mul_abt(s, qa, Ks[cur]);
+        if (k0 + ROWS > q0 || k0 + ROWS > T) {
+#pragma unroll
+            for (int n = 0; n < 8; n++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    int key = k0 + n * 8 + 2 * t + (e & 1), row = e < 2 ? row0 : row1;
+                    if (key > row || key >= T) s[n][e] = -INFINITY;
+                }
+        }
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+        for (int n = 0; n < 8; n++) {
+            mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
+            mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
+        }
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
+        float c0 = mn0 == -INFINITY ? 1.0f : __expf(m0 - mn0), c1 = mn1 == -INFINITY ? 1.0f : __expf(m1 - mn1);
+        float ls0 = 0.0f, ls1 = 0.0f;
+#pragma unroll
+        for (int n = 0; n < 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                float mn = e < 2 ? mn0 : mn1;
+                float p = mn == -INFINITY ? 0.0f : bf16_round(__expf(s[n][e] - mn));
+                s[n][e] = p;
+                if (e < 2) ls0 += p;
+                else ls1 += p;
+            }
+        ls0 += __shfl_xor_sync(0xffffffffu, ls0, 1);
+        ls0 += __shfl_xor_sync(0xffffffffu, ls0, 2);
+        ls1 += __shfl_xor_sync(0xffffffffu, ls1, 1);
+        ls1 += __shfl_xor_sync(0xffffffffu, ls1, 2);
+        l0 = l0 * c0 + ls0;
+        l1 = l1 * c1 + ls1;
+        m0 = mn0;
+        m1 = mn1;
+#pragma unroll
+        for (int n = 0; n < 8; n++) {
+            o[n][0] *= c0;
+            o[n][1] *= c0;
+            o[n][2] *= c1;
+            o[n][3] *= c1;
+        }
+        uint32_t pa[4][4];
+        to_a(pa, s);
+        mul_ab_acc(o, pa, Vs[cur]);
+        __syncthreads(); /* buffer `cur` is refilled by the next iteration's prefetch */
+    }
+    float i0 = 1.0f / l0, i1 = 1.0f / l1;
+    float *o0 = out + ((size_t)b * T + row0) * C + (size_t)h * HD + 2 * t;
+    float *o1 = o0 + 8 * (size_t)C;
+#pragma unroll
+    for (int n = 0; n < 8; n++) {
+        if (row0 < T) *(float2 *)(o0 + n * 8) = make_float2(o[n][0] * i0, o[n][1] * i0);
+        if (row1 < T) *(float2 *)(o1 + n * 8) = make_float2(o[n][2] * i1, o[n][3] * i1);
+    }
+    if (t == 0) {
+        if (row0 < T) lse[(size_t)bh * T + row0] = m0 + logf(l0);
+        if (row1 < T) lse[(size_t)bh * T + row1] = m1 + logf(l1);
+    }
+}
+
+/* dQ for 64 queries over the keys j <= i; K, V tiles double-buffered */
+__global__ void __launch_bounds__(THREADS)
+    k_flash_dq(float *dqkv, const bf16 *Q, const bf16 *K, const bf16 *V, const bf16 *G, const float *lse,
+               const float *D, int T, int C, int NH)
+{
+    extern __shared__ __align__(128) unsigned char fsm[];
+    bf16 *Qs = (bf16 *)fsm, *Gs = Qs + TILE_ELEMS, *Ks = Gs + TILE_ELEMS, *Vs = Ks + 2 * TILE_ELEMS;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    int q0 = (gridDim.x - 1 - blockIdx.x) * ROWS;
+    int bh = blockIdx.y, b = bh / NH, h = bh % NH;
+    size_t hoff = (size_t)bh * T * HD, C3 = 3 * (size_t)C;
+    const bf16 *Kh = K + hoff, *Vh = V + hoff;
+    int tiles = (min(T, q0 + ROWS) + ROWS - 1) / ROWS;
+    async_tile(Qs, Q + hoff, q0, T);
+    async_tile(Gs, G + hoff, q0, T);
+    async_tile(Ks, Kh, 0, T);
+    async_tile(Vs, Vh, 0, T);
+    cp_commit();
+    int row0 = q0 + warp * 16 + g, row1 = row0 + 8;
+    float L0 = row0 < T ? lse[(size_t)bh * T + row0] : 0.0f, L1 = row1 < T ? lse[(size_t)bh * T + row1] : 0.0f;
+    float D0 = row0 < T ? D[(size_t)bh * T + row0] : 0.0f, D1 = row1 < T ? D[(size_t)bh * T + row1] : 0.0f;
+    uint32_t qa[4][4], ga[4][4];
+    float dq[8][4];
+#pragma unroll
+    for (int n = 0; n < 8; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.0f;
+    for (int it = 0; it < tiles; it++) {
+        int k0 = it * ROWS, cur = it & 1;
+        bf16 *Kc = Ks + cur * TILE_ELEMS, *Vc = Vs + cur * TILE_ELEMS;
+        if (it + 1 < tiles) {
+            async_tile(Ks + (cur ^ 1) * TILE_ELEMS, Kh, k0 + ROWS, T);
+            async_tile(Vs + (cur ^ 1) * TILE_ELEMS, Vh, k0 + ROWS, T);
+        }
+        cp_commit();
+        cp_wait_prev();
+        __syncthreads();
+        if (it == 0) {
+            load_a(qa, Qs, warp * 16);
+            load_a(ga, Gs, warp * 16);
+        }
+        float s[8][4], dp[8][4];
+        mul_abt(s, qa, Kc);
+        mul_abt(dp, ga, Vc);
+#pragma unroll
+        for (int n = 0; n < 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int key = k0 + n * 8 + 2 * t + (e & 1), row = e < 2 ? row0 : row1;
+                float p = key <= row && key < T && row < T ? __expf(s[n][e] - (e < 2 ? L0 : L1)) : 0.0f;
+                s[n][e] = p * (dp[n][e] - (e < 2 ? D0 : D1));
+            }
+        uint32_t da[4][4];
+        to_a(da, s);
+        mul_ab_acc(dq, da, Kc);
+        __syncthreads();
+    }
+    float *d0 = dqkv + ((size_t)b * T + row0) * C3 + (size_t)h * HD + 2 * t;
+    float *d1 = d0 + 8 * C3;
+#pragma unroll
+    for (int n = 0; n < 8; n++) {
+        if (row0 < T) *(float2 *)(d0 + n * 8) = make_float2(dq[n][0] * 0.125f, dq[n][1] * 0.125f);
+        if (row1 < T) *(float2 *)(d1 + n * 8) = make_float2(dq[n][2] * 0.125f, dq[n][3] * 0.125f);
+    }
+}
+
+/* dK, dV for 64 keys over the queries i >= j; Q, dO tiles double-buffered */
+__global__ void __launch_bounds__(THREADS)
+    k_flash_dkv(float *dqkv, const bf16 *Q, const bf16 *K, const bf16 *V, const bf16 *G, const float *lse,
+                const float *D, int T, int C, int NH)
+{
+    extern __shared__ __align__(128) unsigned char fsm[];
+    bf16 *Ks = (bf16 *)fsm, *Vs = Ks + TILE_ELEMS, *Qs = Vs + TILE_ELEMS, *Gs = Qs + 2 * TILE_ELEMS;
+    float *Ls = (float *)(Gs + 2 * TILE_ELEMS), *Ds = Ls + ROWS;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    int j0 = blockIdx.x * ROWS;
+    int bh = blockIdx.y, b = bh / NH, h = bh % NH;
+    size_t hoff = (size_t)bh * T * HD, C3 = 3 * (size_t)C;
+    const bf16 *Qh = Q + hoff, *Gh = G + hoff;
+    int tiles = (T - j0 + ROWS - 1) / ROWS; /* query tiles i0 = j0, j0 + 64, ... */
+    async_tile(Ks, K + hoff, j0, T);
+    async_tile(Vs, V + hoff, j0, T);
+    async_tile(Qs, Qh, j0, T);
+    async_tile(Gs, Gh, j0, T);
+    cp_commit();
+    int key0 = j0 + warp * 16 + g, key1 = key0 + 8;
+    float dk[8][4], dv[8][4];
+#pragma unroll
+    for (int n = 0; n < 8; n++) dk[n][0] = dk[n][1] = dk[n][2] = dk[n][3] = dv[n][0] = dv[n][1] = dv[n][2] =
+        dv[n][3] = 0.0f;
+    for (int it = 0; it < tiles; it++) {
+        int i0 = j0 + it * ROWS, cur = it & 1;
+        bf16 *Qc = Qs + cur * TILE_ELEMS, *Gc = Gs + cur * TILE_ELEMS;
+        if (it + 1 < tiles) {
+            async_tile(Qs + (cur ^ 1) * TILE_ELEMS, Qh, i0 + ROWS, T);
+            async_tile(Gs + (cur ^ 1) * TILE_ELEMS, Gh, i0 + ROWS, T);
+        }
+        cp_commit();
+        for (int r = threadIdx.x; r < ROWS; r += THREADS) {
+            Ls[r] = i0 + r < T ? lse[(size_t)bh * T + i0 + r] : 0.0f;
+            Ds[r] = i0 + r < T ? D[(size_t)bh * T + i0 + r] : 0.0f;
+        }
+        cp_wait_prev();
+        __syncthreads();
+        float st[8][4], dpt[8][4];
+        {
+            uint32_t a[4][4];
+            load_a(a, Ks, warp * 16);
+            mul_abt(st, a, Qc);
+            load_a(a, Vs, warp * 16);
+            mul_abt(dpt, a, Gc);
+        }
+        uint32_t pa[4][4];
+#pragma unroll
+        for (int n = 0; n < 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int c = n * 8 + 2 * t + (e & 1), q = i0 + c, key = e < 2 ? key0 : key1;
+                float p = q >= key && q < T ? __expf(st[n][e] - Ls[c]) : 0.0f;
+                st[n][e] = p;
+                dpt[n][e] = p * (dpt[n][e] - Ds[c]);
+            }
+        to_a(pa, st);
+        mul_ab_acc(dv, pa, Gc);
+        to_a(pa, dpt);
+        mul_ab_acc(dk, pa, Qc);
+        __syncthreads(); /* Ls, Ds and buffer `cur` are rewritten next */
+    }
+    float *k0p = dqkv + ((size_t)b * T + key0) * C3 + C + (size_t)h * HD + 2 * t;
+    float *k1p = k0p + 8 * C3;
+#pragma unroll
+    for (int n = 0; n < 8; n++) {
+        if (key0 < T) {
+            *(float2 *)(k0p + n * 8) = make_float2(dk[n][0], dk[n][1]);
+            *(float2 *)(k0p + C + n * 8) = make_float2(dv[n][0], dv[n][1]);
+        }
+        if (key1 < T) {
+            *(float2 *)(k1p + n * 8) = make_float2(dk[n][2], dk[n][3]);
+            *(float2 *)(k1p + C + n * 8) = make_float2(dv[n][2], dv[n][3]);
+        }
+    }
+}
+
+/* the bf16 head-major copies: q, k, v (and g for backward) */
+static int to_heads(bf16 **q, bf16 **k, bf16 **v, bf16 **g, const float *qkv, const float *dout, int B, int T,
+                    int C, int NH)
+{
+    size_t part = (size_t)B * T * C;
+    bf16 *p = (bf16 *)cu_scratch(CU_SLOT_HEADS, (dout ? 4 : 3) * part * sizeof(bf16));
+    if (!p) return CLPT_ENOMEM;
+    *q = p, *k = p + part, *v = p + 2 * part, *g = dout ? p + 3 * part : NULL;
+    size_t n4 = part / 4;
+    k_to_heads<<<cu_grid(n4, 256), 256, 0, g_cu.stream>>>(*q, *k, *v, *g, qkv, dout, B, T, C, NH);
+    return CU_LAUNCHED("k_to_heads");
+}
+
+int cu_attention_forward_flash(float *out, float *lse, const float *qkv, int B, int T, int C, int NH)
+{
+    bf16 *q, *k, *v, *g;
+    if (to_heads(&q, &k, &v, &g, qkv, NULL, B, T, C, NH)) return CLPT_EIO;
+    dim3 grid((T + ROWS - 1) / ROWS, B * NH);
+    k_flash_fwd<<<grid, THREADS, 0, g_cu.stream>>>(out, lse, q, k, v, T, C, NH);
+    return CU_LAUNCHED("k_flash_fwd");
+}
+
+int cu_attention_backward_flash(float *dqkv, const float *dout, const float *qkv, const float *lse,
+                                const float *D, int B, int T, int C, int NH)
+{
+    static int opted;
+    if (!opted) {
+        if (CU_CHECK(cudaFuncSetAttribute(k_flash_dq, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          FLASH_BWD_SMEM)) ||
+            CU_CHECK(cudaFuncSetAttribute(k_flash_dkv, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          FLASH_BWD_SMEM)))
+            return CLPT_EIO;
+        opted = 1;
+    }
+    bf16 *q, *k, *v, *g;
+    if (to_heads(&q, &k, &v, &g, qkv, dout, B, T, C, NH)) return CLPT_EIO;
+    dim3 grid((T + ROWS - 1) / ROWS, B * NH);
+    k_flash_dq<<<grid, THREADS, FLASH_BWD_SMEM, g_cu.stream>>>(dqkv, q, k, v, g, lse, D, T, C, NH);
+    if (CU_LAUNCHED("k_flash_dq")) return CLPT_EIO;
+    k_flash_dkv<<<grid, THREADS, FLASH_BWD_SMEM, g_cu.stream>>>(dqkv, q, k, v, g, lse, D, T, C, NH);
+    return CU_LAUNCHED("k_flash_dkv");
+}

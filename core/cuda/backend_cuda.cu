@@ -273,15 +273,15 @@ extern "C" int clpt_cuda_set_gemm(const char *mode)
                     mode ? mode : "(null)");
 }
 extern "C" const char *clpt_cuda_gemm(void) { return gemm_names[g_cu.gemm_mode]; }
-static const char *const attn_names[] = {"simt", "wmma", "mma"};
+static const char *const attn_names[] = {"simt", "wmma", "mma", "flash"};
 extern "C" int clpt_cuda_set_attn(const char *impl)
 {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (impl && !strcmp(impl, attn_names[i])) {
             g_cu.attn = i;
             return 0;
         }
-    return clpt_err(CLPT_EINVAL, "cuda: unknown attention implementation '%s' (valid: simt, wmma, mma)",
+    return clpt_err(CLPT_EINVAL, "cuda: unknown attention implementation '%s' (valid: simt, wmma, mma, flash)",
                     impl ? impl : "(null)");
 }
 extern "C" const char *clpt_cuda_attn(void) { return attn_names[g_cu.attn]; }

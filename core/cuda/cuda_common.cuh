@@ -69,7 +69,7 @@ void cu_free_tracked(void *p, size_t bytes);
 /* Grow-on-demand device scratch, one per purpose. Contents are not kept
  * across calls that use the same slot. NULL (recorded) on failure. */
 enum { CU_SLOT_CONV_A, CU_SLOT_CONV_B, CU_SLOT_CONV_C, CU_SLOT_LOGITS,
-       CU_SLOT_PARTIAL, CU_SLOT_ATT, CU_SLOT_DOT, CU_SLOT_ENC, CU_SLOT_COUNT };
+       CU_SLOT_PARTIAL, CU_SLOT_ATT, CU_SLOT_DOT, CU_SLOT_ENC, CU_SLOT_HEADS, CU_SLOT_COUNT };
 void *cu_scratch(int slot, size_t bytes);
 void cu_scratch_release(void);
 
@@ -139,7 +139,7 @@ int cu_colsum_acc(float *dst, const float *x, int N, int C);
  * (attention_tc.cu), or mma.sync with the scores in registers
  * (attention_mma.cu), which also needs 16-byte aligned activations
  * (cu_attention_mma_ok). */
-enum { CU_ATTN_SIMT, CU_ATTN_WMMA, CU_ATTN_MMA };
+enum { CU_ATTN_SIMT, CU_ATTN_WMMA, CU_ATTN_MMA, CU_ATTN_FLASH };
 int cu_attention_forward_tc(float *out, float *lse, const float *qkv, int B, int T, int C, int NH);
 int cu_attention_backward_tc(float *dqkv, const float *dout, const float *qkv, const float *lse,
                              const float *D, int B, int T, int C, int NH);
@@ -147,6 +147,11 @@ int cu_attention_mma_ok(const void *a, const void *b, const void *c, int C, int 
 int cu_attention_forward_mma(float *out, float *lse, const float *qkv, int B, int T, int C, int NH);
 int cu_attention_backward_mma(float *dqkv, const float *dout, const float *qkv, const float *lse,
                               const float *D, int B, int T, int C, int NH);
+/* the mma kernels fed from bf16 head-major copies with double-buffered
+ * cp.async tiles (attention_mma.cu, "flash"); same alignment needs */
+int cu_attention_forward_flash(float *out, float *lse, const float *qkv, int B, int T, int C, int NH);
+int cu_attention_backward_flash(float *dqkv, const float *dout, const float *qkv, const float *lse,
+                                const float *D, int B, int T, int C, int NH);
 
 /* ---- the ops (backend.h semantics) -------------------------------------------- */
 
