@@ -7,12 +7,12 @@
 #
 # On the GPU machine, from the repository root (about 6-8 minutes):
 #     bench/device.sh                 build, test, benchmark
-#     bench/device.sh build test      only those phases (also: suite, bench, profile, sanitize)
+#     bench/device.sh build test      only those phases (also: suite, e2e, bench, profile, sanitize)
 # Environment: OUT (default ./out-device); CLPT_CUDA_ARCH (default: the GPU's
 # compute capability, e.g. 90); CLPT_DEVICE_BUDGET (seconds after which the
 # remaining benchmarks are skipped, default 360); CLPT_DEVICE_QUICK=1 (124M
 # only); CLPT_DEVICE_FORCE_DEPS=1 (use build-deps/ even if the system has
-# the libraries; for testing the fallback).
+# the libraries; for testing the fallback); CLPT_E2E_BACKEND (default cuda).
 #
 # The device image may lack clpt's build dependencies (OpenBLAS, inih, cJSON,
 # Lua 5.4, zlib, pkg-config) and cannot download them. Fetch them HERE first:
@@ -21,7 +21,7 @@
 # /tmp/clpt-deps there (never over the system) and used only if needed.
 #
 # $OUT receives summary.md, gpu.txt, build.log, tests.log, bench.log and,
-# with the profile and suite phases, profile.log and suite.log.
+# with the profile, suite and e2e phases, profile.log, suite.log and e2e.log.
 set -u -o pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
@@ -32,6 +32,23 @@ BUDGET=${CLPT_DEVICE_BUDGET:-360}
 DEB_PKGS="libopenblas-openmp-dev libopenblas-dev libopenblas0-openmp libinih-dev libinih1
   libcjson-dev libcjson1 liblua5.4-dev liblua5.4-0 zlib1g-dev zlib1g pkgconf pkgconf-bin
   libpkgconf3 pkg-config libgfortran5 libquadmath0"
+
+# ---- pack-e2e: runs on the development machine: the quickstart corpus and a
+# CPU run's journals into DIR (e.g. a snapshot of the tree to carry) ----------
+if [ "${1:-}" = pack-e2e ]; then
+  dir=${2:?usage: bench/device.sh pack-e2e DIR}
+  [ -f data/quickstart/manifest.json ] && [ -d runs/quickstart ] ||
+    { echo "pack-e2e: run tools/quickstart.sh first (data/quickstart, runs/quickstart)" >&2; exit 1; }
+  mkdir -p "$dir/data" "$dir/runs/quickstart-ref"
+  rm -rf "$dir/data/quickstart" && cp -r data/quickstart "$dir/data/"
+  rm -f "$dir/data/quickstart/verified.json"
+  for j in runs/quickstart/*/journal.jsonl; do
+    r=$(basename "$(dirname "$j")")
+    mkdir -p "$dir/runs/quickstart-ref/$r" && cp "$j" "$dir/runs/quickstart-ref/$r/"
+  done
+  echo "pack-e2e: $(du -sh "$dir/data/quickstart" | cut -f1) of corpus and $(ls "$dir/runs/quickstart-ref" | wc -l) journals in $dir"
+  exit 0
+fi
 
 # ---- fetch-deps: runs on the development machine, not the GPU one ------------
 if [ "${1:-}" = fetch-deps ]; then
@@ -216,6 +233,26 @@ phase_suite() {
   note "suite (auto = cuda): rc $? ($(elapsed) s): $(grep -E 'tests passed|tests failed' "$OUT/suite.log" | tail -1)"
 }
 
+# The quickstart experiment (lua/examples/quickstart.lua) trained on the GPU,
+# timed, its cells set beside a CPU run of it. Needs the prepared corpus at
+# data/quickstart and, for the comparison, the CPU run's journals at
+# runs/quickstart-ref/*/journal.jsonl, both carried with the tree (the GPU
+# machine cannot download the corpus); bench/device.sh pack-e2e DIR puts
+# them into DIR here.
+phase_e2e() {
+  local data=$ROOT/data/quickstart ref=$ROOT/runs/quickstart-ref out=/tmp/clpt-e2e t0=$SECONDS
+  [ -f "$data/manifest.json" ] || { note "e2e: no data/quickstart carried (bench/device.sh pack-e2e)"; return; }
+  [ -x "$BUILD/clpt" ] || { note "e2e: no build"; return; }
+  rm -rf "$out"
+  ( cd "$ROOT" && CLPT_QUICKSTART_BACKEND=${CLPT_E2E_BACKEND:-cuda} timeout 300 "$BUILD/clpt" run lua/examples/quickstart.lua \
+      "$data" "$out" ) >"$OUT/e2e.log" 2>&1
+  local rc=$?
+  note "e2e quickstart on the GPU: rc $rc ($((SECONDS - t0)) s; $(grep -c '"event": *"eval"' "$out"/*/journal.jsonl 2>/dev/null | awk -F: '{s+=$2} END {print s+0}') cells)"
+  if [ -d "$ref" ] && command -v python3 >/dev/null; then
+    note "e2e vs the CPU run: $(python3 "$ROOT/bench/compare_cells.py" "$ref" "$out" 2>&1 | tail -1)"
+  fi
+}
+
 # per-op time of GPT-2 124M and 1.5B steps (bench_cuda --profile), into profile.log
 phase_profile() {
   local b=$BUILD/bench/bench_cuda
@@ -290,7 +327,8 @@ for p in "${PHASES[@]}"; do
     bench) phase_bench ;;
     profile) phase_profile ;;
     suite) phase_suite ;;
-    *) note "unknown phase $p (build, test, suite, sanitize, bench, profile, fetch-deps)" ;;
+    e2e) phase_e2e ;;
+    *) note "unknown phase $p (build, test, suite, e2e, sanitize, bench, profile, fetch-deps, pack-e2e)" ;;
   esac
 done
 write_summary

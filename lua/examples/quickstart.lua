@@ -18,6 +18,7 @@
 --      and in a seeded random order, every checkpoint evaluated on every
 --      domain;
 --   4. prints the comparison and writes OUT/report.html (+ .csv, .md).
+-- CLPT_QUICKSTART_BACKEND=cuda (or auto) runs it on a GPU instead.
 -- Everything is journaled: interrupt it (Ctrl-C) and run it again to resume;
 -- a finished quickstart reruns in seconds. On a 2-core machine it takes
 -- about 5 minutes with the default settings (measured: 4 min 50 s on a
@@ -41,7 +42,7 @@ local recipe = {
   ["optim.weight_decay"] = 0.0, ["optim.grad_clip"] = 1.0,
   ["data.max_eval_tokens"] = 2048, ["data.valid"] = "",
   ["eval.batch_size"] = 16, ["eval.rank"] = true, ["eval.every"] = 0,
-  ["runtime.backend"] = "cpu", ["runtime.progress"] = "never",
+  ["runtime.backend"] = os.getenv("CLPT_QUICKSTART_BACKEND") or "cpu", ["runtime.progress"] = "never",
 }
 local BASE_STEPS, BASE_LR = 300, 3e-3
 
