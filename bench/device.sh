@@ -247,7 +247,7 @@ phase_e2e() {
   ( cd "$ROOT" && CLPT_QUICKSTART_BACKEND=${CLPT_E2E_BACKEND:-cuda} timeout 300 "$BUILD/clpt" run lua/examples/quickstart.lua \
       "$data" "$out" ) >"$OUT/e2e.log" 2>&1
   local rc=$?
-  note "e2e quickstart on the GPU: rc $rc ($((SECONDS - t0)) s; $(grep -c '"event": *"eval"' "$out"/*/journal.jsonl 2>/dev/null | awk -F: '{s+=$2} END {print s+0}') cells)"
+  note "e2e quickstart on ${CLPT_E2E_BACKEND:-cuda}: rc $rc ($((SECONDS - t0)) s; $(grep -c '"event": *"eval"' "$out"/*/journal.jsonl 2>/dev/null | awk -F: '{s+=$2} END {print s+0}') cells)"
   if [ -d "$ref" ] && command -v python3 >/dev/null; then
     note "e2e vs the CPU run: $(python3 "$ROOT/bench/compare_cells.py" "$ref" "$out" 2>&1 | tail -1)"
   fi
