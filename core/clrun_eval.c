@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "clpt.h"
@@ -92,15 +93,24 @@ static int evaluate(clpt_clrun *r, int domain, int split, clpt_eval_result *res)
     const clpt_config *c = &r->cfg;
     const clpt_source *src = r->src[split][domain];
     int B = c->eval.batch_size ? c->eval.batch_size : r->B;
-    char what[160];
-    snprintf(what, sizeof what, "eval %s/%s", clpt_manifest_domain(r->man, domain)->name, clpt_split_name(split));
+    char what[200];
+    const char *dname = clpt_manifest_domain(r->man, domain)->name;
+    /* Inside a sweep over many domains: one line redrawn in place on a
+     * terminal, and in logs only the sweep's summary (clpt_clrun_eval_after),
+     * not a line per cell (the study's grid has 50,000 of them). */
+    int sweep = r->sweep.n > 0;
+    int tty = c->runtime.progress == 1 || (c->runtime.progress == 0 && isatty(STDERR_FILENO));
+    if (sweep) snprintf(what, sizeof what, "eval %s %d/%d %s/%s", r->sweep.label, r->sweep.i + 1, r->sweep.n, dname,
+                        clpt_split_name(split));
+    else snprintf(what, sizeof what, "eval %s/%s", dname, clpt_split_name(split));
     clpt_progress_bar bar;
     uint64_t n = clpt_source_tokens(src);
     if (c->eval.max_tokens && (uint64_t)c->eval.max_tokens < n) n = (uint64_t)c->eval.max_tokens;
-    clpt_progress_init(&bar, what, "tok", n ? n - 1 : 0, c->runtime.progress, 0);
+    int shown = !sweep || tty;
+    if (shown) clpt_progress_init(&bar, what, "tok", n ? n - 1 : 0, c->runtime.progress, 0);
     int rc = clpt_evaluate(r->model, src, r->T, B, (uint64_t)c->eval.max_tokens, c->eval.rank, res,
-                           eval_progress, &bar);
-    clpt_progress_end(&bar);
+                           shown ? eval_progress : NULL, shown ? &bar : NULL);
+    if (shown && !sweep) clpt_progress_end(&bar);
     if (!rc && !res->tokens)
         rc = clpt_err(CLPT_EINVAL, "domain '%s': its %s split has no tokens to evaluate",
                       clpt_manifest_domain(r->man, domain)->name, clpt_split_name(split));
@@ -190,7 +200,27 @@ int clpt_clrun_eval_after(clpt_clrun *r, int n)
     /* a custom label names the current weights; M_n must be them */
     if (!rc && strncmp(label, "after:", 6) && (n != r->done || r->cur))
         rc = clpt_err(CLPT_ESTATE, "run %s: '%s' can only be evaluated right after domain %d", r->name, label, n);
-    for (int i = 0; !rc && i < nd; i++) rc = clpt_clrun_eval(r, label, doms[i], r->eval_split, NULL);
+    r->sweep.n = nd;
+    r->sweep.label = label;
+    int computed = 0;
+    uint64_t tokens = 0;
+    double t0 = clpt_now();
+    for (int i = 0; !rc && i < nd; i++) {
+        clpt_eval_result e;
+        int had = clpt_clrun_cell(r, label, doms[i], r->eval_split, NULL);
+        r->sweep.i = i;
+        rc = clpt_clrun_eval(r, label, doms[i], r->eval_split, &e);
+        if (!rc && !had) computed++, tokens += e.tokens;
+    }
+    r->sweep.n = 0;
     free(doms);
+    int tty0 = r->cfg.runtime.progress == 1 || (r->cfg.runtime.progress == 0 && isatty(STDERR_FILENO));
+    if (rc && tty0) fputc('\n', stderr); /* end the line drawn in place before the error */
+    if (computed) {
+        double s = clpt_now() - t0;
+        fprintf(stderr, "%seval %s: %d domain%s, %llu tok in %.1f s (%.0f tok/s)%s\n", tty0 ? "\r" : "", label,
+                computed, computed == 1 ? "" : "s", (unsigned long long)tokens, s, s > 0 ? tokens / s : 0.0,
+                tty0 ? "\033[K" : "");
+    }
     return rc;
 }

@@ -42,6 +42,10 @@ struct clpt_clrun {
     /* where the run stands (saved in state.json) */
     int done;                    /* positions 1..done are finished */
     int cur;                     /* position being trained (1-based), 0 = none */
+    struct {                     /* an evaluation sweep (clpt_clrun_eval_after) in progress */
+        int i, n;                /* cell i of n */
+        const char *label;
+    } sweep;
     int64_t step, global_step;
     uint64_t tokens;
     double seconds;              /* training time of `cur` so far */
