@@ -261,6 +261,11 @@ phase_profile() {
   timeout 90 "$b" train --name gpt2 --layers 12 --heads 12 --embd 768 -T 1024 --batches 16 --steps 3 \
     --warmup 2 --eval-steps 3 --attn "$attn" --profile 1 >"$OUT/profile.log" 2>&1
   note "profile gpt2: rc $? ($(elapsed) s)"
+  [ "$attn" = flash ] || {
+    timeout 90 "$b" train --name gpt2-flash --layers 12 --heads 12 --embd 768 -T 1024 --batches 16 --steps 3 \
+      --warmup 2 --eval-steps 3 --attn flash --profile 1 >>"$OUT/profile.log" 2>&1
+    note "profile gpt2 with flash attention: rc $? ($(elapsed) s)"
+  }
   [ -n "${CLPT_DEVICE_QUICK:-}" ] && return
   timeout 120 "$b" train --name gpt2-xl --layers 48 --heads 25 --embd 1600 -T 1024 --batches 8 --steps 2 \
     --warmup 1 --eval-steps 2 --attn "$attn" --profile 1 >>"$OUT/profile.log" 2>&1
