@@ -7,7 +7,7 @@
 #
 # On the GPU machine, from the repository root (about 6-8 minutes):
 #     bench/device.sh                 build, test, benchmark
-#     bench/device.sh build test      only those phases (also: suite, e2e, bench, profile, sanitize)
+#     bench/device.sh build test      only those phases (also: suite, e2e, torch, bench, profile, sanitize)
 # Environment: OUT (default ./out-device); CLPT_CUDA_ARCH (default: the GPU's
 # compute capability, e.g. 90); CLPT_DEVICE_BUDGET (seconds after which the
 # remaining benchmarks are skipped, default 360); CLPT_DEVICE_QUICK=1 (124M
@@ -272,6 +272,19 @@ phase_profile() {
   note "profile gpt2-xl: rc $? ($(elapsed) s)"
 }
 
+# the PyTorch baseline on the same card (bench/bench_torch_gpu.py): GPT-2
+# 124M at B = 16, eager and torch.compile'd
+phase_torch() {
+  command -v python3 >/dev/null || { note "torch: no python3"; return; }
+  local extra
+  for extra in "" "--compile"; do
+    if [ "$(elapsed)" -gt "$BUDGET" ]; then note "torch $extra: skipped (time budget)"; return; fi
+    echo "== torch gpt2 $extra" >>"$OUT/bench.log"
+    timeout 240 python3 "$ROOT/bench/bench_torch_gpu.py" --name gpt2 -B 16 -T 1024 $extra >>"$OUT/bench.log" 2>&1
+    note "torch gpt2 B=16 ${extra:-eager}: rc $? ($(elapsed) s): $(grep '^RESULT kind=torch' "$OUT/bench.log" | tail -1 | tr ' ' '\n' | grep -E '^(train_tps|eval_tps)=' | tr '\n' ' ')"
+  done
+}
+
 # ---- summary ------------------------------------------------------------------------
 write_summary() {
   {
@@ -307,6 +320,21 @@ write_summary() {
         echo "| $(v name) | $(v params) | $(v gemm) | $(v lt) | $(v attn) | $(v B) | $(v train_tps) | $(v train_ms) | $(v tflops) | $(v mfu_peak)% | $(v mfu_measured)% | $(v eval_tps) | $(v eval_ratio) | $(v peak_gb) | $(v dev_used_gb) |"
       fi
     done
+    if grep -q '^RESULT kind=torch' "$OUT/bench.log" 2>/dev/null; then
+      local ours
+      ours=$(grep '^RESULT kind=train name=gpt2 ' "$OUT/bench.log" | grep ' B=16 ' | grep ' gemm=bf16 lt=1 attn=mma ' |
+        head -1 | tr ' ' '\n' | sed -n 's/^train_tps=//p')
+      echo
+      echo "## PyTorch on the same card (bench/bench_torch_gpu.py: bf16 autocast, SDPA, fused AdamW)"
+      echo
+      echo "| model | torch | compile | B | train tok/s | eval tok/s | peak GB | clpt (bf16, mma, B=16) / torch, training |"
+      echo "|---|---|---|---|---|---|---|---|"
+      grep '^RESULT kind=torch' "$OUT/bench.log" | while read -r line; do
+        v() { echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
+        r=$(awk -v a="${ours:-0}" -v b="$(v train_tps)" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }')
+        echo "| $(v name) | $(v torch) | $(v compile) | $(v B) | $(v train_tps) | $(v eval_tps) | $(v peak_gb) | $r |"
+      done
+    fi
     if [ -s "$OUT/profile.log" ]; then
       echo
       echo "## Time per op (bench_cuda --profile 1; each op synchronised on its own)"
@@ -333,7 +361,8 @@ for p in "${PHASES[@]}"; do
     profile) phase_profile ;;
     suite) phase_suite ;;
     e2e) phase_e2e ;;
-    *) note "unknown phase $p (build, test, suite, e2e, sanitize, bench, profile, fetch-deps, pack-e2e)" ;;
+    torch) phase_torch ;;
+    *) note "unknown phase $p (build, test, suite, e2e, torch, sanitize, bench, profile, fetch-deps, pack-e2e)" ;;
   esac
 done
 write_summary
