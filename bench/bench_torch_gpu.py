@@ -12,59 +12,27 @@ tokens/s figures come from one card in one session.
 Prints a RESULT line with the same keys as bench_cuda's (train_tps,
 eval_tps, ...). Runs on the CPU too (--device cpu), for checking the script."""
 import argparse
-import math
+import os
+import sys
 import time
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_torch import GPT  # noqa: E402  the same model as the CPU baseline
 
 
-def attention(q, k, v):
-    if hasattr(F, "scaled_dot_product_attention"):
-        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    T = q.shape[-2]  # torch < 2.0: the plain formulation
-    att = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
-    mask = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
-    return F.softmax(att.masked_fill(~mask, float("-inf")), dim=-1) @ v
+class GPT2(GPT):
+    """bench_torch.py's model with GPT-2's initialisation."""
 
-
-class Block(nn.Module):
-    def __init__(self, C, H):
-        super().__init__()
-        self.H = H
-        self.ln_1, self.ln_2 = nn.LayerNorm(C), nn.LayerNorm(C)
-        self.c_attn, self.c_proj = nn.Linear(C, 3 * C), nn.Linear(C, C)
-        self.c_fc, self.mlp_proj = nn.Linear(C, 4 * C), nn.Linear(4 * C, C)
-
-    def forward(self, x):
-        B, T, C = x.shape
-        q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
-        q, k, v = (t.view(B, T, self.H, C // self.H).transpose(1, 2) for t in (q, k, v))
-        y = attention(q, k, v).transpose(1, 2).reshape(B, T, C)
-        x = x + self.c_proj(y)
-        return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
-
-
-class GPT(nn.Module):
-    def __init__(self, L, H, C, N, V):
-        super().__init__()
-        self.wte, self.wpe = nn.Embedding(V, C), nn.Embedding(N, C)
-        self.h = nn.ModuleList(Block(C, H) for _ in range(L))
-        self.ln_f = nn.LayerNorm(C)
-        for name, t in self.named_parameters():  # GPT-2's initialisation
+    def __init__(self, *args):
+        super().__init__(*args)
+        for name, t in self.named_parameters():
             if name.endswith("weight") and t.dim() == 2:
                 nn.init.normal_(t, std=0.01 if name == "wpe.weight" else 0.02)
             elif name.endswith("bias"):
                 nn.init.zeros_(t)
-
-    def forward(self, idx, targets):
-        T = idx.shape[1]
-        x = self.wte(idx) + self.wpe(torch.arange(T, device=idx.device))
-        for b in self.h:
-            x = b(x)
-        logits = self.ln_f(x) @ self.wte.weight.t()
-        return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.view(-1))
 
 
 def main():
@@ -80,7 +48,7 @@ def main():
     torch.manual_seed(0)
     if dev.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
-    m = GPT(a.layers, a.heads, a.embd, a.ctx, a.vocab).to(dev)
+    m = GPT2(a.layers, a.heads, a.embd, a.ctx, a.vocab).to(dev)
     n = sum(t.numel() for t in m.parameters())
     kw = {"fused": True} if dev.type == "cuda" else {}
     opt = torch.optim.AdamW(m.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1, **kw)

@@ -391,7 +391,10 @@ int cu_attention_backward_mma(float *dqkv, const float *dout, const float *qkv, 
  * zero-filled) into two shared buffers: the next tile is in flight while
  * the current one is multiplied. The arithmetic is that of the kernels
  * above, in the same order, so results agree with `mma` up to the rounding
- * of the (identical) bf16 conversion. Chosen with clpt_cuda_set_attn("flash"). */
+ * of the (identical) bf16 conversion. Chosen with clpt_cuda_set_attn("flash").
+ * The per-tile arithmetic is written out again below, not shared with the
+ * kernels above, so that the measured `mma` stays as it ran; once `flash`
+ * has run on a GPU, the slower of the two loaders goes and the math is one. */
 
 #define TILE_ELEMS (ROWS * LDS)
 #define FLASH_BWD_SMEM (6 * TILE_ELEMS * 2 + 2 * ROWS * 4)
