@@ -390,8 +390,9 @@ int cu_attention_backward_mma(float *dqkv, const float *dout, const float *qkv, 
  * rows. Tiles then arrive by cp.async (16 bytes per copy, rows past T
  * zero-filled) into two shared buffers: the next tile is in flight while
  * the current one is multiplied. The arithmetic is that of the kernels
- * above, in the same order, so results agree with `mma` up to the rounding
- * of the (identical) bf16 conversion. Chosen with clpt_cuda_set_attn("flash").
+ * above, in the same order, on the same bf16 operands, so the results are
+ * the same bits as `mma`'s (test_cuda_ops checks). Chosen with
+ * clpt_cuda_set_attn("flash").
  * The per-tile arithmetic is written out again below, not shared with the
  * kernels above, so that the measured `mma` stays as it ran; once `flash`
  * has run on a GPU, the slower of the two loaders goes and the math is one. */
