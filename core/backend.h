@@ -89,6 +89,15 @@ struct clpt_backend {
     double (*dot)(const float *x, const float *y, size_t n);
     void (*mul_acc)(float *y, float a, const float *x1, const float *x2, size_t n); /* y += a x1 x2 */
     void (*sq_acc)(float *y, float a, const float *x, size_t n);    /* y += a x^2 */
+
+    /* ---- failure ------------------------------------------------------------- */
+    /* Ops return nothing, so a failure inside one (out of memory for scratch,
+     * a device fault) is recorded, and its outputs are not to be trusted.
+     * 0, or the first failure's negative CLPT_E code with its message set
+     * (clpt_errmsg). Sticky: the process stops using the backend, and a new
+     * one resumes from the last checkpoint. The model checks it after every
+     * forward, backward and optimizer step (clpt_model_status). */
+    int (*status)(void);
 };
 
 /* The CPU reference backend; always built. */

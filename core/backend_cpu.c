@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clpt.h"
+
 /* ---- memory -------------------------------------------------------------- */
 
 static void *cpu_alloc(size_t bytes)
@@ -28,16 +30,35 @@ static void cpu_sync(void) {}
  * host thread at a time, so a static buffer is safe here. Ops cannot return
  * errors, so a failed allocation (tens of MB, next to activations of GB that
  * did succeed) stops the process with a message rather than a wild write. */
+/* the first failure (backend.h status) and its message */
+static int cpu_failed;
+static char cpu_failure[256];
+
+static int cpu_status(void)
+{
+    return cpu_failed ? clpt_err(cpu_failed, "%s", cpu_failure) : 0;
+}
+
+/* Grow a scratch buffer; NULL (recorded as the backend's status) when there
+ * is no memory. CLPT_CPU_SCRATCH_LIMIT_MB refuses larger ones, to test that
+ * path. */
 static float *scratch(float **buf, size_t *cap, size_t n)
 {
     if (n > *cap) {
         free(*buf);
         *buf = NULL;
         *cap = 0;
-        if (posix_memalign((void **)buf, 64, n * sizeof(float))) {
-            fprintf(stderr, "clpt: cpu backend: out of memory for %.1f MB of scratch\n",
-                    n * 4.0 / 1e6);
-            abort();
+        const char *lim = getenv("CLPT_CPU_SCRATCH_LIMIT_MB");
+        int refuse = lim && *lim && n * 4.0 / 1e6 > atof(lim);
+        if (refuse || posix_memalign((void **)buf, 64, n * sizeof(float))) {
+            *buf = NULL;
+            if (!cpu_failed) {
+                cpu_failed = CLPT_ENOMEM;
+                snprintf(cpu_failure, sizeof cpu_failure, "cpu backend: out of memory for %.1f MB of scratch",
+                         n * 4.0 / 1e6);
+                fprintf(stderr, "clpt: %s\n", cpu_failure);
+            }
+            return NULL;
         }
         *cap = n;
     }
@@ -237,6 +258,7 @@ static void cpu_attention_forward(float *out, float *lse, const float *qkv,
     float scale = 1.0f / sqrtf((float)hd);
     float *buf = scratch(&att_scratch, &att_scratch_cap,
                          (size_t)omp_get_max_threads() * 2 * T * T);
+    if (!buf) return;
 #pragma omp parallel for collapse(2) schedule(dynamic)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
@@ -271,6 +293,7 @@ static void cpu_attention_backward(float *dqkv, const float *dout, const float *
     float scale = 1.0f / sqrtf((float)hd);
     float *buf = scratch(&att_scratch, &att_scratch_cap,
                          (size_t)omp_get_max_threads() * 2 * T * T);
+    if (!buf) return;
 #pragma omp parallel for collapse(2) schedule(dynamic)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
@@ -365,6 +388,7 @@ static void cpu_classifier(float *losses, int *ranks, float *dinp, float *dwte,
     if (rows < 1) rows = 1;
     if (rows > (size_t)N) rows = N;
     float *L = scratch(&cls_scratch, &cls_scratch_cap, rows * V);
+    if (!L) return;
     for (int r0 = 0; r0 < N; r0 += (int)rows) {
         int R = N - r0 < (int)rows ? N - r0 : (int)rows;
         const float *x = inp + (size_t)r0 * C;
@@ -468,6 +492,7 @@ static const clpt_backend cpu_backend = {
     .dot = cpu_dot,
     .mul_acc = cpu_mul_acc,
     .sq_acc = cpu_sq_acc,
+    .status = cpu_status,
 };
 
 const clpt_backend *clpt_backend_cpu(void) { return &cpu_backend; }

@@ -330,16 +330,19 @@ static float mean_loss_of(clpt_model *m, int N, float *losses_out)
     return (float)(s / N);
 }
 
+int clpt_model_status(const clpt_model *m) { return m->be->status ? m->be->status() : 0; }
+
 int clpt_model_forward(clpt_model *m, const int *inputs, const int *targets,
                        int B, int T, float *mean_loss, float *losses_out, int *ranks_out)
 {
     int rc = check_batch(m, inputs, targets, B, T);
     if (rc) return rc;
     body_forward(m, B, T);
-    if (!targets) return 0;
+    if (!targets) return clpt_model_status(m);
     int N = B * T;
     m->be->classifier(m->losses, ranks_out ? m->ranks : NULL, NULL, NULL, m->lnf, WTE(m),
                       m->targets, N, m->cfg.n_embd, m->cfg.vocab_size, 0.0f);
+    if ((rc = clpt_model_status(m))) return rc;
     if (ranks_out) m->be->to_host(ranks_out, m->ranks, (size_t)N * sizeof(int));
     float ml = mean_loss_of(m, N, losses_out);
     if (mean_loss) *mean_loss = ml;
@@ -406,6 +409,7 @@ int clpt_model_forward_backward(clpt_model *m, const int *inputs, const int *tar
                       WTE(m), m->targets, N, m->cfg.n_embd, m->cfg.vocab_size,
                       grad_scale / (float)N);
     body_backward(m, B, T);
+    if ((rc = clpt_model_status(m))) return rc;
     if (mean_loss) *mean_loss = mean_loss_of(m, N, NULL);
     return 0;
 }

@@ -51,6 +51,11 @@ void clpt_model_free(clpt_model *m);
  * N(0, 0.02/sqrt(2*n_layer)), biases 0, LayerNorm weight 1. */
 void clpt_model_init_random(clpt_model *m, uint64_t seed);
 
+/* The backend's failure status (backend.h): 0, or the first failure of an
+ * op, with its message. clpt_model_forward and _forward_backward return it;
+ * after clpt_model_adamw_step (which returns the norm) callers check it. */
+int clpt_model_status(const clpt_model *m);
+
 const clpt_model_config *clpt_model_cfg(const clpt_model *m);
 const clpt_backend *clpt_model_backend(const clpt_model *m);
 size_t clpt_model_nparams(const clpt_model *m);

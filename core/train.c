@@ -42,6 +42,7 @@ int clpt_train_step(clpt_model *m, clpt_loader *loader, const clpt_adamw *opt, d
     }
     if (hooks && hooks->after_backward && (rc = hooks->after_backward(hooks->ud))) return rc;
     out->grad_norm = clpt_model_adamw_step(m, opt, (float)lr);
+    if ((rc = clpt_model_status(m))) return rc; /* the step's outputs are not to be trusted */
     out->loss = (float)(loss_sum / grad_accum);
     out->lr = lr;
     if (!isfinite(out->loss))

@@ -325,6 +325,8 @@ extern "C" void clpt_cuda_device_info(char *name, size_t cap, int *sm_count, int
 
 static clpt_backend cuda_backend;
 
+static int be_status(void) { return g_cu.status ? clpt_err(g_cu.status, "%s", g_cu.msg) : 0; }
+
 static void fill_vtable(clpt_backend *b)
 {
     b->name = "cuda";
@@ -340,6 +342,7 @@ static void fill_vtable(clpt_backend *b)
     b->layernorm_backward = cu_layernorm_backward;
     b->matmul_forward = cu_matmul_forward;
     b->matmul_backward = cu_matmul_backward;
+    b->status = be_status;
     b->attention_forward = cu_attention_forward;
     b->attention_backward = cu_attention_backward;
     b->gelu_forward = cu_gelu_forward;
