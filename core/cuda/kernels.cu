@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cuda_common.cuh"
+#include "token_groups.h"
 
 #define CU_THREADS 256
 
@@ -77,10 +78,10 @@ __global__ void k_encoder_bwd_wpe(float *dwpe, const float *dout, int B, int T, 
     }
 }
 
-/* Positions grouped by token id on the host: the ids come back (B*T ints,
- * while the stream is drained anyway: this is the last op of the backward
- * pass), a stable two-pass radix sort orders the positions by id, and the
- * groups go back up for k_encoder_bwd_wte. */
+/* Positions grouped by token id on the host (token_groups.h): the ids come
+ * back (B*T ints, while the stream is drained anyway: this is the last op
+ * of the backward pass), are grouped, and the groups go back up for
+ * k_encoder_bwd_wte. */
 static struct { int *tok, *ord, *tmp, *grp; size_t cap; } enc;
 
 static int encoder_groups(const int *tokens, int N, int **dev, int *G)
@@ -97,33 +98,12 @@ static int encoder_groups(const int *tokens, int N, int **dev, int *G)
     if (CU_CHECK(cudaMemcpyAsync(enc.tok, tokens, N * sizeof(int), cudaMemcpyDeviceToHost, g_cu.stream)) ||
         CU_CHECK(cudaStreamSynchronize(g_cu.stream)))
         return CLPT_EIO;
-    static int count[1 << 16];
-    int *src = enc.ord, *dst = enc.tmp;
-    for (int i = 0; i < N; i++) src[i] = i;
-    for (int shift = 0; shift < 32; shift += 16) { /* least significant digit first: stable */
-        memset(count, 0, sizeof count);
-        for (int i = 0; i < N; i++) count[((unsigned)enc.tok[i] >> shift) & 0xffff]++;
-        for (int d = 0, sum = 0; d < (1 << 16); d++) {
-            int k = count[d];
-            count[d] = sum;
-            sum += k;
-        }
-        for (int i = 0; i < N; i++) dst[count[((unsigned)enc.tok[src[i]] >> shift) & 0xffff]++] = src[i];
-        int *t = src;
-        src = dst;
-        dst = t;
-    }
-    /* src: positions by (id, position); the groups: ids, then starts */
-    int g = 0;
-    for (int i = 0; i < N; i++)
-        if (i == 0 || enc.tok[src[i]] != enc.tok[src[i - 1]]) enc.grp[g++] = i;
-    int *gtok = enc.grp + g + 1; /* after the g + 1 starts */
-    enc.grp[g] = N;
-    for (int k = 0; k < g; k++) gtok[k] = enc.tok[src[enc.grp[k]]];
+    int g = clpt_group_tokens(enc.tok, N, enc.ord, enc.tmp, enc.grp);
+    if (g < 0) return cu_fail(CLPT_ENOMEM, "encoder_backward: no host memory to group %d positions", N);
     int *d = (int *)cu_scratch(CU_SLOT_ENC, (N + 2 * (size_t)g + 1) * sizeof(int));
     if (!d) return CLPT_ENOMEM;
     /* pageable sources: each copy is staged before the call returns */
-    if (CU_CHECK(cudaMemcpyAsync(d, src, N * sizeof(int), cudaMemcpyHostToDevice, g_cu.stream)) ||
+    if (CU_CHECK(cudaMemcpyAsync(d, enc.ord, N * sizeof(int), cudaMemcpyHostToDevice, g_cu.stream)) ||
         CU_CHECK(cudaMemcpyAsync(d + N, enc.grp, (2 * (size_t)g + 1) * sizeof(int), cudaMemcpyHostToDevice,
                                  g_cu.stream)))
         return CLPT_EIO;
