@@ -5,10 +5,10 @@
 #include <string.h>
 
 #include "clpt.h"
+#include "config.h"
 
 #ifdef CLPT_WITH_CUDA
-/* provided by core/cuda/ when built; NULL when no GPU is usable at run time */
-const clpt_backend *clpt_backend_cuda(void);
+#include "cuda/clpt_cuda.h"
 #endif
 
 const clpt_backend *clpt_backend_get(const char *name)
@@ -33,4 +33,18 @@ const clpt_backend *clpt_backend_get(const char *name)
     }
     clpt_err(CLPT_EINVAL, "unknown backend '%s' (valid: cpu, cuda, auto)", name);
     return NULL;
+}
+
+const clpt_backend *clpt_backend_from_config(const clpt_config *c)
+{
+    const char *name = c->runtime.backend == CLPT_RUN_CPU ? "cpu" : c->runtime.backend == CLPT_RUN_CUDA ? "cuda" : "auto";
+    const clpt_backend *be = clpt_backend_get(name);
+#ifdef CLPT_WITH_CUDA
+    if (be && be != clpt_backend_cpu()) {
+        if (c->runtime.cuda_gemm > 0 && clpt_cuda_set_gemm(clpt_cuda_gemm_names[c->runtime.cuda_gemm])) return NULL;
+        if (c->runtime.cuda_attention > 0 && clpt_cuda_set_attn(clpt_cuda_attention_names[c->runtime.cuda_attention]))
+            return NULL;
+    }
+#endif
+    return be;
 }

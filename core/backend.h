@@ -108,4 +108,10 @@ const clpt_backend *clpt_backend_cpu(void);
  * sets the error message for an unknown or unavailable name. */
 const clpt_backend *clpt_backend_get(const char *name);
 
+/* The backend a configuration asks for ([runtime] backend), with its
+ * [runtime] cuda_gemm and cuda_attention applied when it is cuda. NULL with
+ * the error message set when it is unavailable. */
+struct clpt_config;
+const clpt_backend *clpt_backend_from_config(const struct clpt_config *c);
+
 #endif

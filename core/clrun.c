@@ -170,8 +170,7 @@ static int set_model(clpt_clrun *r)
 {
     const clpt_config *c = &r->cfg;
     if (c->runtime.threads > 0) omp_set_num_threads(c->runtime.threads);
-    const clpt_backend *be = clpt_backend_get(c->runtime.backend == CLPT_RUN_CPU ? "cpu"
-                                              : c->runtime.backend == CLPT_RUN_CUDA ? "cuda" : "auto");
+    const clpt_backend *be = clpt_backend_from_config(c);
     if (!be) return CLPT_EUNSUP;
     int rc = clpt_model_from_config(c, be, &r->model);
     if (rc) return rc;

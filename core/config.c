@@ -42,6 +42,8 @@ static const char *const preset_names[] = {
 static const char *const schedule_names[] = {"constant", "cosine", "linear", "wsd", NULL};
 static const char *const backend_names[] = {"cpu", "cuda", "auto", NULL};
 static const char *const progress_names[] = {"auto", "always", "never", NULL};
+const char *const clpt_cuda_gemm_names[] = {"default", "bf16", "bf16fast", "tf32", "fp32", NULL};
+const char *const clpt_cuda_attention_names[] = {"default", "mma", "flash", "wmma", "simt", NULL};
 static const char *const bool_names[] = {"false", "true", NULL};
 
 #define AT(sec, key, field)                                                    \
@@ -165,6 +167,14 @@ static const key_def keys[] = {
      .help = "CPU threads; 0 = all cores."},
     {AT("runtime", "progress", runtime.progress), ENUM(progress_names), .def = "auto",
      .help = "Progress display: `auto` = only when stderr is a terminal."},
+    {AT("runtime", "cuda_gemm", runtime.cuda_gemm), ENUM(clpt_cuda_gemm_names), .def = "default",
+     .help = "GEMM precision on the cuda backend (docs/cuda.md): `bf16` operands with fp32 "
+             "accumulation, `bf16fast` / `tf32` inside cuBLAS, or `fp32`; `default` = "
+             "CLPT_CUDA_GEMM, else bf16. Ignored on the CPU."},
+    {AT("runtime", "cuda_attention", runtime.cuda_attention), ENUM(clpt_cuda_attention_names),
+     .def = "default",
+     .help = "Attention kernels on the cuda backend: `mma`, `flash` (bf16 tensor cores), `wmma`, or "
+             "`simt` (fp32); `default` = CLPT_CUDA_ATTN, else mma. Ignored on the CPU."},
 };
 
 #define NKEYS ((int)(sizeof keys / sizeof keys[0]))

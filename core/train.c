@@ -298,8 +298,7 @@ static int log_step(run *r, const clpt_step_result *s, double tps)
 
 static int setup(run *r, const clpt_config *c, int want_resume)
 {
-    const clpt_backend *be = clpt_backend_get(
-        c->runtime.backend == CLPT_RUN_CPU ? "cpu" : c->runtime.backend == CLPT_RUN_CUDA ? "cuda" : "auto");
+    const clpt_backend *be = clpt_backend_from_config(c);
     if (!be) return CLPT_EUNSUP;
     int rc = clpt_model_from_config(c, be, &r->model);
     if (rc) return rc;

@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "clpt.h"
+#include "backend.h"
 #include "config.h"
 
 static const char *srcdir;
@@ -211,6 +212,17 @@ static void test_overrides(void)
     char v[64];
     CHECK(clpt_config_get(&c, "optim.lr", v, sizeof v) == 0 && !strcmp(v, "0.0003"));
     CHECK(clpt_config_get(&c, "optim.nope", v, sizeof v) == CLPT_ECONFIG);
+    /* the cuda backend's precision and attention kernels, recorded with the run */
+    CHECK(c.runtime.cuda_gemm == 0 && c.runtime.cuda_attention == 0); /* "default" */
+    CHECK(clpt_config_set_arg(&c, "runtime.cuda_gemm=tf32", "cli") == 0);
+    CHECK(!strcmp(clpt_cuda_gemm_names[c.runtime.cuda_gemm], "tf32"));
+    CHECK(clpt_config_set_arg(&c, "runtime.cuda_attention=flash", "cli") == 0);
+    CHECK(!strcmp(clpt_cuda_attention_names[c.runtime.cuda_attention], "flash"));
+    expect_err("bad attention", clpt_config_set(&c, "runtime.cuda_attention", "fast", "cli"), CLPT_ECONFIG,
+               NEEDLES("runtime.cuda_attention", "mma", "simt"));
+    /* on the CPU backend they are accepted and change nothing */
+    CHECK(clpt_config_set_arg(&c, "runtime.backend=cpu", "cli") == 0);
+    CHECK(clpt_backend_from_config(&c) == clpt_backend_cpu());
 }
 
 static void test_numbers(void)
