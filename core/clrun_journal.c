@@ -13,6 +13,9 @@
 
 #include "clpt.h"
 #include "fsutil.h"
+#ifdef CLPT_WITH_CUDA
+#include "cuda/clpt_cuda.h"
+#endif
 
 #define JOURNAL_MAX_BYTES ((size_t)1 << 30)
 
@@ -146,6 +149,26 @@ static cJSON *model_json(const clpt_clrun *r)
     return m;
 }
 
+/* what the run computes on: the backend, and on a GPU the card and the
+ * GEMM precision and attention kernels in effect (the config's "default"
+ * may come from the environment) */
+static cJSON *device_json(const clpt_clrun *r)
+{
+    const clpt_backend *be = clpt_model_backend(r->model);
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "backend", be->name);
+#ifdef CLPT_WITH_CUDA
+    if (be != clpt_backend_cpu()) {
+        char gpu[256];
+        clpt_cuda_device_info(gpu, sizeof gpu, NULL, NULL, NULL);
+        cJSON_AddStringToObject(d, "gpu", gpu);
+        cJSON_AddStringToObject(d, "gemm", clpt_cuda_gemm());
+        cJSON_AddStringToObject(d, "attention", clpt_cuda_attn());
+    }
+#endif
+    return d;
+}
+
 int clrun_journal_run(clpt_clrun *r)
 {
     cJSON *o = clrun_event_new(r, "run");
@@ -155,6 +178,7 @@ int clrun_journal_run(clpt_clrun *r)
     cJSON_AddItemToObject(o, "schedule", clrun_schedule_json(r));
     cJSON_AddItemToObject(o, "model", model_json(r));
     cJSON_AddItemToObject(o, "config", config_json(&r->cfg));
+    cJSON_AddItemToObject(o, "device", device_json(r));
     cJSON_AddBoolToObject(o, "resumed", r->resumed);
     cJSON_AddNumberToObject(o, "seed", (double)r->cfg.train.seed);
     return clrun_journal_write(r, o);
