@@ -29,7 +29,7 @@ typedef struct jrun {
     clpt_jtrain *train;
     clpt_jdomain *domains;
     int cap_cells, cap_train, n_domains;
-    cJSON *options, *model, *config;
+    cJSON *options, *model, *config, *device;
 } jrun;
 
 /* Cell lookup: (run, model, domain, split) -> index into that run's cells. */
@@ -144,6 +144,7 @@ static void run_free(jrun *r)
     cJSON_Delete(r->options);
     cJSON_Delete(r->model);
     cJSON_Delete(r->config);
+    cJSON_Delete(r->device);
 }
 
 void clpt_experiment_free(clpt_experiment *e)
@@ -177,6 +178,7 @@ const clpt_jrun *clpt_experiment_run(const clpt_experiment *e, int i)
     r->pub.options = r->options;
     r->pub.model = r->model;
     r->pub.config = r->config;
+    r->pub.device = r->device;
     return &r->pub;
 }
 
@@ -342,7 +344,8 @@ static int on_run(line_ctx *c, const cJSON *o, const char *ev)
     if ((rc = read_schedule(c, r, cJSON_GetObjectItemCaseSensitive(o, "schedule")))) return rc;
     if ((rc = keep_object(c, o, "options", &r->options)) ||
         (rc = keep_object(c, o, "model", &r->model)) ||
-        (rc = keep_object(c, o, "config", &r->config)))
+        (rc = keep_object(c, o, "config", &r->config)) ||
+        (rc = keep_object(c, o, "device", &r->device)))
         return rc;
     int bad = 0;
     double seed = get_num(o, "seed", &bad);

@@ -65,6 +65,7 @@ typedef struct clpt_jrun {
     int n_sched;
     const char *const *schedule;    /* [n_sched] domain names, training order */
     const struct cJSON *options, *model, *config;   /* objects or NULL */
+    const struct cJSON *device;   /* the last `run` event's device object, or NULL */
     double seed;
     int starts;           /* `run` events: 1 + number of resumes */
     int finished;         /* saw run_end */

@@ -88,11 +88,34 @@ static const char *human_seconds(char *buf, size_t n, double s)
     return buf;
 }
 
+/* "cpu", or "cuda: <card> (<gemm>, <attention>)"; "?" for journals from
+ * before the field existed */
+static void device_text(FILE *f, const clpt_jrun *r)
+{
+    const cJSON *d = r->device, *be = d ? cJSON_GetObjectItemCaseSensitive(d, "backend") : NULL;
+    if (!cJSON_IsString(be)) {
+        fputs("?", f);
+        return;
+    }
+    esc(f, be->valuestring);
+    const cJSON *gpu = cJSON_GetObjectItemCaseSensitive(d, "gpu"), *gemm = cJSON_GetObjectItemCaseSensitive(d, "gemm"),
+                *att = cJSON_GetObjectItemCaseSensitive(d, "attention");
+    if (cJSON_IsString(gpu)) fputs(": ", f), esc(f, gpu->valuestring);
+    if (cJSON_IsString(gemm) && cJSON_IsString(att)) {
+        fputs(" (", f);
+        esc(f, gemm->valuestring);
+        fputs(", ", f);
+        esc(f, att->valuestring);
+        fputs(")", f);
+    }
+}
+
 static void runs_table(FILE *f, const rp_data *d)
 {
     fputs("<div class=\"card\"><table><tr><th class=\"l\">run</th><th class=\"l\">strategy</th>"
           "<th class=\"l\">options</th><th class=\"l\">schedule (first &rarr; last)</th><th>domains</th>"
-          "<th>model</th><th>train tokens</th><th>train time</th><th class=\"l\">status</th></tr>\n", f);
+          "<th>model</th><th class=\"l\">device</th><th>train tokens</th><th>train time</th>"
+          "<th class=\"l\">status</th></tr>\n", f);
     for (int i = 0; i < d->n_runs; i++) {
         const rp_run *x = &d->runs[i];
         const clpt_jrun *r = x->r;
@@ -111,6 +134,8 @@ static void runs_table(FILE *f, const rp_data *d)
         fprintf(f, "</td><td>%d/%d</td><td>", x->done, x->n);
         char pbuf[32];
         if (!isnan(params)) fputs(human_count(pbuf, sizeof pbuf, params), f);
+        fputs("</td><td class=\"l\">", f);
+        device_text(f, r);
         char tok[32], secs[32];
         fprintf(f, "</td><td>%s</td><td>%s</td><td class=\"l\">%s%s</td></tr>\n",
                 human_count(tok, sizeof tok, x->train_tokens), human_seconds(secs, sizeof secs, x->train_seconds),

@@ -30,6 +30,7 @@ n=$(grep -o '<svg ' "$html" | wc -l)
 grep -q 'similar-replay: checkpoint (row)' "$html" || fail "heatmap of similar-replay missing"
 grep -q 'class="diag"' "$html" || fail "heatmap diagonal missing"
 grep -q 'M8 · Public_policy' "$html" || fail "heatmap row labels missing"
+grep -q '<th class="l">device</th>' "$html" && grep -q '<td class="l">cpu</td>' "$html" || fail "device column"
 # baselines are listed but not compared
 grep -q '<td class="l">zs</td><td class="l">none</td>' "$html" || fail "zs run not listed"
 grep -q '<th><span class="sw" style="background:#[0-9A-F]*"></span>zs</th>' "$html" && fail "zs compared"

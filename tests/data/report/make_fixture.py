@@ -28,7 +28,8 @@ class Writer:
         self.f = open(os.path.join(root, run, "journal.jsonl"), "w")
         self.run, self.t = run, T0
         self.emit("run", strategy=strategy, options=options, schedule=schedule, model=MODEL,
-                  config={"train": {"batch_size": "8", "seq_len": "128"}}, resumed=False, seed=1)
+                  config={"train": {"batch_size": "8", "seq_len": "128"}},
+                  device={"backend": "cpu"}, resumed=False, seed=1)
 
     def emit(self, event, **kw):
         self.t += 0.5
