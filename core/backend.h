@@ -95,8 +95,10 @@ struct clpt_backend {
      * a device fault) is recorded, and its outputs are not to be trusted.
      * 0, or the first failure's negative CLPT_E code with its message set
      * (clpt_errmsg). Sticky: the process stops using the backend, and a new
-     * one resumes from the last checkpoint. The model checks it after every
-     * forward, backward and optimizer step (clpt_model_status). */
+     * one resumes from the last checkpoint. It first waits for the work
+     * queued so far (a device fault shows only then). The model checks it
+     * after every forward, backward and optimizer step, and before a
+     * checkpoint is written (clpt_model_status). */
     int (*status)(void);
 };
 

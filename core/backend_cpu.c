@@ -28,8 +28,8 @@ static void cpu_sync(void) {}
 
 /* Scratch that grows on demand, one per purpose. Backend calls come from one
  * host thread at a time, so a static buffer is safe here. Ops cannot return
- * errors, so a failed allocation (tens of MB, next to activations of GB that
- * did succeed) stops the process with a message rather than a wild write. */
+ * errors, so a failed allocation is recorded as the backend's status (below)
+ * and the op does nothing; the model reports it after the op. */
 /* the first failure (backend.h status) and its message */
 static int cpu_failed;
 static char cpu_failure[256];

@@ -465,6 +465,9 @@ static int save_weights(clpt_model *m, const char *dir)
     if (!path || !host) rc = clpt_err(CLPT_ENOMEM, "%s: out of memory", dir);
     if (!rc) {
         clpt_model_get_params(m, host);
+        rc = clpt_model_status(m); /* never write what a failed copy left */
+    }
+    if (!rc) {
         const float *slab[1] = {host};
         const char *prefix[1] = {""};
         rc = write_slabs(m, path, slab, prefix, 1, NULL);
@@ -485,6 +488,9 @@ static int save_optimizer(clpt_model *m, const char *dir)
         const clpt_backend *be = clpt_model_backend(m);
         be->to_host(mh, clpt_model_adam_m(m), n * sizeof *mh);
         be->to_host(vh, clpt_model_adam_v(m), n * sizeof *vh);
+        rc = clpt_model_status(m);
+    }
+    if (!rc) {
         snprintf(step, sizeof step, "%lld", (long long)clpt_model_step(m));
         const float *slabs[2] = {mh, vh};
         rc = write_slabs(m, path, slabs, moment_prefix, 2, step);

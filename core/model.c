@@ -346,7 +346,7 @@ int clpt_model_forward(clpt_model *m, const int *inputs, const int *targets,
     if (ranks_out) m->be->to_host(ranks_out, m->ranks, (size_t)N * sizeof(int));
     float ml = mean_loss_of(m, N, losses_out);
     if (mean_loss) *mean_loss = ml;
-    return 0;
+    return clpt_model_status(m); /* the copies to the host too */
 }
 
 int clpt_model_logits(clpt_model *m, const int *inputs, int B, int T, float *logits_out)
@@ -360,7 +360,7 @@ int clpt_model_logits(clpt_model *m, const int *inputs, int B, int T, float *log
     m->be->logits(d, m->lnf, WTE(m), B * T, m->cfg.n_embd, m->cfg.vocab_size);
     m->be->to_host(logits_out, d, n * sizeof(float));
     m->be->free(d);
-    return 0;
+    return clpt_model_status(m);
 }
 
 /* ---- backward ------------------------------------------------------------------ */
@@ -411,7 +411,7 @@ int clpt_model_forward_backward(clpt_model *m, const int *inputs, const int *tar
     body_backward(m, B, T);
     if ((rc = clpt_model_status(m))) return rc;
     if (mean_loss) *mean_loss = mean_loss_of(m, N, NULL);
-    return 0;
+    return clpt_model_status(m);
 }
 
 /* ---- optimizer ------------------------------------------------------------------ */

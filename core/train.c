@@ -41,6 +41,7 @@ int clpt_train_step(clpt_model *m, clpt_loader *loader, const clpt_adamw *opt, d
         loss_sum += loss;
     }
     if (hooks && hooks->after_backward && (rc = hooks->after_backward(hooks->ud))) return rc;
+    if ((rc = clpt_model_status(m))) return rc; /* e.g. a strategy's vector ops on the gradients */
     out->grad_norm = clpt_model_adamw_step(m, opt, (float)lr);
     if ((rc = clpt_model_status(m))) return rc; /* the step's outputs are not to be trusted */
     out->loss = (float)(loss_sum / grad_accum);
@@ -49,7 +50,7 @@ int clpt_train_step(clpt_model *m, clpt_loader *loader, const clpt_adamw *opt, d
         return clpt_err(CLPT_ESTATE, "training diverged: loss is %f at optimizer step %lld",
                         out->loss, (long long)clpt_model_step(m));
     if (hooks && hooks->after_step && (rc = hooks->after_step(hooks->ud))) return rc;
-    return 0;
+    return clpt_model_status(m);
 }
 
 void clpt_config_adamw(const clpt_config *cfg, clpt_adamw *o)

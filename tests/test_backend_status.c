@@ -3,12 +3,14 @@
  * is not an abort: the op records it, and the model's forward, backward and
  * the training step return it with its message; it stays set (sticky), and
  * the weights are left as the last good step made them. */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "checkpoint.h"
 #include "clpt.h"
+#include "fsutil.h"
 #include "model.h"
 #include "rng.h"
 #include "train.h"
@@ -62,6 +64,14 @@ int main(void)
     unsetenv("CLPT_CPU_SCRATCH_LIMIT_MB");
     CHECK(clpt_model_forward(m, x, y, 2, 16, &loss, NULL, NULL) == CLPT_ENOMEM);
     CHECK(cpu->status() == CLPT_ENOMEM && strstr(clpt_errmsg(), "out of memory"));
+    /* and no checkpoint is written from a failed backend */
+    char dir[] = "/tmp/clpt_status_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char ck[64];
+    snprintf(ck, sizeof ck, "%s/ck", dir);
+    CHECK(clpt_ckpt_save(m, ck, NULL, 1) == CLPT_ENOMEM);
+    CHECK_MSG(!clpt_fs_exists(ck), "a checkpoint was written after a backend failure");
+    clpt_fs_remove_tree(dir);
     free(good);
     free(after);
     clpt_model_free(m);

@@ -325,7 +325,13 @@ extern "C" void clpt_cuda_device_info(char *name, size_t cap, int *sm_count, int
 
 static clpt_backend cuda_backend;
 
-static int be_status(void) { return g_cu.status ? clpt_err(g_cu.status, "%s", g_cu.msg) : 0; }
+/* Kernel faults surface only at the next synchronising call, so the status
+ * waits for the stream first: what the caller is about to trust has run. */
+static int be_status(void)
+{
+    if (!g_cu.status) CU_CHECK(cudaStreamSynchronize(g_cu.stream));
+    return g_cu.status ? clpt_err(g_cu.status, "%s", g_cu.msg) : 0;
+}
 
 static void fill_vtable(clpt_backend *b)
 {
@@ -420,7 +426,7 @@ extern "C" const clpt_backend *clpt_backend_cuda(void)
             if (mode && *mode && clpt_cuda_set_gemm(mode))
                 fprintf(stderr, "clpt: %s; using bf16\n", clpt_errmsg());
             if (attn && *attn && clpt_cuda_set_attn(attn))
-                fprintf(stderr, "clpt: %s; using simt\n", clpt_errmsg());
+                fprintf(stderr, "clpt: %s; using mma\n", clpt_errmsg());
             if (lt && *lt) g_cu.use_lt = atoi(lt) != 0;
             fill_vtable(&cuda_backend);
             result = &cuda_backend;

@@ -119,9 +119,11 @@ void cu_encoder_backward(float *dwte, float *dwpe, const float *dout, const int 
     int N = B * T, G = 0, *d = NULL;
     if (encoder_groups(tokens, N, &d, &G)) return;
     /* d: ord (N), starts (G + 1), ids (G) */
-    dim3 grid(G, (C + CU_THREADS - 1) / CU_THREADS);
-    k_encoder_bwd_wte<<<grid, CU_THREADS, 0, g_cu.stream>>>(dwte, dout, d, d + N + G + 1, d + N, C);
-    if (CU_LAUNCHED("k_encoder_bwd_wte")) return;
+    if (G > 0) {
+        dim3 grid(G, (C + CU_THREADS - 1) / CU_THREADS);
+        k_encoder_bwd_wte<<<grid, CU_THREADS, 0, g_cu.stream>>>(dwte, dout, d, d + N + G + 1, d + N, C);
+        if (CU_LAUNCHED("k_encoder_bwd_wte")) return;
+    }
     k_encoder_bwd_wpe<<<cu_grid(nt, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(dwpe, dout, B, T, C);
     CU_LAUNCHED("k_encoder_bwd_wpe");
 }
