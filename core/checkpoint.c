@@ -74,11 +74,19 @@ int clpt_ckpt_recover(const char *dir)
     return rc;
 }
 
-/* Loaders repair an interrupted save only when there is something to
- * repair, so loading a read-only download never writes. */
-static void recover_if_missing(const char *dir)
+/* Loaders never repair: another process may be saving this very
+ * checkpoint, between its two renames (dir -> dir.old, dir.tmp -> dir).
+ * When dir is missing they read the previous checkpoint, dir.old, which
+ * is complete; only the writer (clpt_ckpt_save, and a run opening its own
+ * folder) calls clpt_ckpt_recover. buf holds the result when it is not dir. */
+static const char *readable_dir(const char *dir, char *buf, size_t cap)
 {
-    if (!clpt_fs_exists(dir)) (void)clpt_ckpt_recover(dir);
+    if (clpt_fs_exists(dir)) return dir;
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') n--;
+    if (n + 5 > cap) return dir;
+    snprintf(buf, cap, "%.*s.old", (int)n, dir);
+    return clpt_fs_is_dir(buf) ? buf : dir;
 }
 
 /* ---- config.json ------------------------------------------------------------ */
@@ -171,7 +179,8 @@ int clpt_ckpt_parse_config(const char *json, size_t len, const char *label,
 
 int clpt_ckpt_read_config(const char *dir, clpt_model_config *cfg)
 {
-    recover_if_missing(dir);
+    char rdbuf[4096];
+    dir = readable_dir(dir, rdbuf, sizeof rdbuf);
     char *path = clpt_fs_join(dir, "config.json"), *text = NULL;
     if (!path) return clpt_err(CLPT_ENOMEM, "%s: out of memory", dir);
     size_t len = 0;
@@ -306,7 +315,8 @@ static int read_weights(const clpt_st *st, const clpt_model *m, float *host, cha
 
 int clpt_ckpt_load_weights(clpt_model *m, const char *dir)
 {
-    recover_if_missing(dir);
+    char rdbuf[4096];
+    dir = readable_dir(dir, rdbuf, sizeof rdbuf);
     char *path = clpt_fs_join(dir, "model.safetensors");
     if (!path) return clpt_err(CLPT_ENOMEM, "%s: out of memory", dir);
     clpt_st *st = NULL;
@@ -374,7 +384,8 @@ static int read_step(const clpt_st *st, int64_t *step)
 
 int clpt_ckpt_load_optimizer(clpt_model *m, const char *dir)
 {
-    recover_if_missing(dir);
+    char rdbuf[4096];
+    dir = readable_dir(dir, rdbuf, sizeof rdbuf);
     char *path = clpt_fs_join(dir, "optimizer.safetensors");
     if (!path) return clpt_err(CLPT_ENOMEM, "%s: out of memory", dir);
     clpt_st *st = NULL;
@@ -409,7 +420,8 @@ int clpt_ckpt_load_optimizer(clpt_model *m, const char *dir)
 int clpt_ckpt_load_state(const char *dir, cJSON **out)
 {
     *out = NULL;
-    recover_if_missing(dir);
+    char rdbuf[4096];
+    dir = readable_dir(dir, rdbuf, sizeof rdbuf);
     char *path = clpt_fs_join(dir, "state.json"), *text = NULL;
     if (!path) return clpt_err(CLPT_ENOMEM, "%s: out of memory", dir);
     int rc = 0;

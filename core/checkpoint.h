@@ -28,10 +28,13 @@
  * the window: it renames "<dir>.old" back to `dir` when `dir` is missing
  * (preferring the previous checkpoint over a "<dir>.tmp" whose save never
  * returned, so state recorded after a successful save stays consistent),
- * and removes leftover "<dir>.tmp" / "<dir>.old" when `dir` exists. The load
- * functions call it when `dir` is missing. `dir` is replaced as a whole:
- * files that clpt did not write there are not carried over. Concurrent saves
- * to the same `dir` are not supported.
+ * and removes leftover "<dir>.tmp" / "<dir>.old" when `dir` exists; the
+ * writer calls it (a save, a run opening its folder). The load functions
+ * never repair, since another process may be saving between steps 3 and 4:
+ * when `dir` is missing they read "<dir>.old", the complete previous
+ * checkpoint. `dir` is replaced as a whole: files that clpt did not write
+ * there are not carried over. Concurrent saves to the same `dir` are not
+ * supported.
  *
  * All functions return 0 or a negative CLPT_E* code; messages name the
  * file and the key or tensor. */

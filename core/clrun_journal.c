@@ -315,10 +315,12 @@ int clrun_journal_read(clpt_clrun *r)
     int rc = clpt_fs_read_file(r->journal_path, JOURNAL_MAX_BYTES, &text, &len);
     if (rc) return rc;
     int line = 0, seen_run = 0, last_parsed = 0;
+    size_t whole = 0; /* bytes up to and including the last newline */
     for (char *p = text, *nl; !rc && p < text + len; p = nl + 1) {
         nl = memchr(p, '\n', text + len - p);
         int last = !nl;
         if (!nl) nl = text + len;
+        else whole = (size_t)(nl - text) + 1;
         *nl = 0;
         line++;
         if (p == nl) continue;
@@ -330,9 +332,9 @@ int clrun_journal_read(clpt_clrun *r)
         cJSON_Delete(o);
         r->resumed = 1;
     }
-    /* drop a torn tail, or the next event would be glued onto it */
-    size_t keep = len;
-    while (keep > 0 && text[keep - 1] != '\n' && text[keep - 1] != 0) keep--;
+    /* drop a torn tail (whatever follows the last newline, zero bytes
+     * included), or the next event would be glued onto it */
+    size_t keep = whole;
     if (!rc && keep < len) {
         FILE *f = last_parsed ? fopen(r->journal_path, "a") : NULL;
         int ok = last_parsed ? f && fputc('\n', f) != EOF : truncate(r->journal_path, (off_t)keep) == 0;

@@ -699,8 +699,13 @@ static int load_payload(clpt_plugin_host *h, FILE *f, const char *path, long end
     if (s.err) return clpt_err(CLPT_EFORMAT, "%s: truncated strategy state", path);
     if (strcmp(name, sname(h)))
         return clpt_err(CLPT_EFORMAT, "%s: state of strategy '%s', not '%s'", path, name, sname(h));
-    if (!has) return 0;
-    if (!d->state_load)
+    if (!has) {
+        if (ftell(f) != end)
+            return clpt_err(CLPT_EFORMAT, "%s: %ld bytes after the end of strategy '%s''s state", path,
+                            end - ftell(f), name);
+        return 0;
+    }
+    if (!d || !d->state_load)
         return clpt_err(CLPT_EFORMAT, "%s: holds a state payload but strategy '%s' cannot load one", path, name);
     clpt_stream st = {f, 0, path};
     h->in_state = 1;

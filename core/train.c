@@ -205,6 +205,9 @@ static int log_json(run *r, cJSON *obj)
 
 static int save(run *r)
 {
+    /* the log first: a checkpoint that is durable while the lines before it
+     * are not would leave a gap the resumed run never rewrites */
+    if (fsync(r->log) != 0) return clpt_err(CLPT_EIO, "%s: fsync: %s", r->log_path, strerror(errno));
     cJSON *st = cJSON_CreateObject();
     clpt_loader_state ls;
     clpt_loader_get_state(r->loader, &ls);
@@ -215,8 +218,6 @@ static int save(run *r)
     cJSON_AddItemToObject(st, "loader", clpt_loader_state_to_json(&ls));
     int rc = clpt_ckpt_save(r->model, r->ckpt, st, 1);
     cJSON_Delete(st);
-    if (!rc && fsync(r->log) != 0)
-        rc = clpt_err(CLPT_EIO, "%s: fsync: %s", r->log_path, strerror(errno));
     return rc;
 }
 

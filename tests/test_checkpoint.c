@@ -362,14 +362,18 @@ static void test_recovery(void)
     write_garbage(TDIR "/rec.tmp");
     CHECK(clpt_ckpt_recover(dir) == 0 && !clpt_fs_exists(TDIR "/rec.tmp"));
 
-    /* killed between the two renames: dir missing, "<dir>.old" complete,
-     * "<dir>.tmp" complete or not; loading restores "<dir>.old" */
+    /* between the two renames (killed, or another process saving right
+     * now): dir missing, "<dir>.old" complete, "<dir>.tmp" complete or not;
+     * loading reads "<dir>.old" and changes nothing (a reader must not undo
+     * a save in progress); recover, the writer's step, restores it */
     CHECK(rename(dir, TDIR "/rec.old") == 0);
     write_garbage(TDIR "/rec.tmp");
     clpt_model *c = NULL;
     int rc = clpt_ckpt_load_model(&c, dir, clpt_backend_cpu());
     CHECK_MSG(rc == 0, "%s", clpt_errmsg());
     CHECK(c && slabs_equal(a, clpt_model_params(a), c, clpt_model_params(c)));
+    CHECK(!clpt_fs_exists(dir) && clpt_fs_is_dir(TDIR "/rec.old") && clpt_fs_exists(TDIR "/rec.tmp"));
+    CHECK(clpt_ckpt_recover(dir) == 0);
     CHECK(clpt_fs_is_dir(dir) && !clpt_fs_exists(TDIR "/rec.old") &&
           !clpt_fs_exists(TDIR "/rec.tmp"));
     clpt_model_free(c);

@@ -178,6 +178,25 @@ static void test_torn_line(void)
     CHECK(clpt_fs_read_file(path, 1 << 20, &text, NULL) == 0);
     CHECK(strstr(text, "zzz") == NULL);
     free(text);
+    /* a tail of zero bytes (what some file systems leave after a crash) is
+     * cut too: the run reopens twice, the second time over what the first
+     * appended */
+    size_t before = 0;
+    CHECK(clpt_fs_read_file(path, 1 << 20, &text, &before) == 0);
+    free(text);
+    f = fopen(path, "a");
+    static const char zeros[16];
+    fwrite(zeros, 1, sizeof zeros, f);
+    fclose(f);
+    for (int k = 0; k < 2; k++) {
+        CHECK_MSG(clpt_clrun_open(&r, &o) == 0, "reopen %d: %s", k, clpt_errmsg());
+        if (r) clpt_clrun_close(r);
+    }
+    size_t after = 0;
+    CHECK(clpt_fs_read_file(path, 1 << 20, &text, &after) == 0);
+    CHECK_MSG(after > before && memchr(text, 0, after) == NULL, "zero bytes left in the journal (%zu -> %zu)",
+              before, after);
+    free(text);
     free(path);
 }
 

@@ -218,6 +218,15 @@ static void test_state_file(env *e, env *twin, const char *corpus)
     }
     CHECK(clpt_fs_write_atomic(path, text, len) == 0);
     CHECK_MSG(clpt_plugin_host_load(&twin->h, path) == 0, "%s", clpt_errmsg());
+    /* format 1 (before the CRC trailer) still loads; bytes past its payload
+     * do not */
+    uint32_t one = 1;
+    memcpy(text + 8, &one, 4);
+    CHECK(clpt_fs_write_atomic(path, text, len - 4) == 0);
+    CHECK_MSG(clpt_plugin_host_load(&twin->h, path) == 0, "format 1: %s", clpt_errmsg());
+    memcpy(text + len - 4, "junk", 4);
+    CHECK(clpt_fs_write_atomic(path, text, len) == 0);
+    CHECK(clpt_plugin_host_load(&twin->h, path) == CLPT_EFORMAT && strstr(clpt_errmsg(), "unread"));
     CHECK(clpt_fs_write_atomic(path, "garbage!", 8) == 0);
     CHECK(clpt_plugin_host_load(&twin->h, path) == CLPT_EFORMAT);
     free(text);
