@@ -456,6 +456,38 @@ static void test_kill_during_save(void)
     clpt_model_free(b);
 }
 
+/* A reader (clpt eval during training) loads the checkpoint in a loop while
+ * another process saves it 100 times: every save must succeed (a reader
+ * that "repaired" the window between the save's two renames used to delete
+ * the save's new checkpoint), and every load either succeeds or fails
+ * cleanly with a message. */
+static void test_concurrent_reader(void)
+{
+    const char *dir = TDIR "/busy";
+    clpt_model *m = new_model(&small, 7), *b = new_model(&small, 0);
+    if (!m || !b) { CHECK(0); return; }
+    CHECK(clpt_ckpt_save(m, dir, NULL, 0) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int failed = 0;
+        for (int i = 0; i < 100; i++) failed += clpt_ckpt_save(m, dir, NULL, 0) != 0;
+        _exit(failed > 100 ? 100 : failed);
+    }
+    int loads = 0, ok = 0, status = 0;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        int rc = clpt_ckpt_load_weights(b, dir);
+        loads++;
+        ok += rc == 0;
+        CHECK_MSG(rc == 0 || clpt_errmsg()[0], "a failed load without a message");
+    }
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%d of 100 saves failed while a reader loaded",
+              WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    CHECK_MSG(ok > 0, "no load succeeded in %d", loads);
+    clpt_model_free(m);
+    clpt_model_free(b);
+}
+
 /* ---- a full disk ------------------------------------------------------------------ */
 
 /* A file-size limit stands in for a full disk: a write past it fails with
@@ -635,6 +667,7 @@ int main(void)
         return 1;
     }
     test_kill_during_save(); /* first: fork before any OpenMP threads exist */
+    test_concurrent_reader();
     test_round_trip();
     test_mismatch();
     test_config();
