@@ -73,6 +73,7 @@ void clpt_clrun_close(clpt_clrun *r)
     clpt_model_free(r->model);
     clpt_manifest_free(r->man);
     if (r->jfd >= 0) close(r->jfd);
+    if (r->lockfd >= 0) close(r->lockfd);
     clrun_cells_free(r);
     free(r->dsteps);
     free(r->schedule);
@@ -267,9 +268,11 @@ int clpt_clrun_open(clpt_clrun **out, const clpt_clrun_opts *o)
     clpt_clrun *r = calloc(1, sizeof *r);
     if (!r) return clpt_err(CLPT_ENOMEM, "out of memory");
     r->jfd = -1;
+    r->lockfd = -1;
     r->cfg = *o->config;
     const char *data = o->data && *o->data ? o->data : r->cfg.data.train;
     int rc = set_paths(r, o);
+    if (!rc && (r->lockfd = clpt_fs_lock_dir(r->dir, "run")) < 0) rc = r->lockfd;
     if (!rc && !*data) rc = clpt_err(CLPT_ECONFIG, "run %s: no corpus: give opts.data or data.train", r->name);
     if (!rc && (rc = clpt_manifest_load(&r->man, data))) clpt_err_wrap(rc, "run %s: ", r->name);
     if (!rc) r->nd = clpt_manifest_ndomains(r->man);

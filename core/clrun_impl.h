@@ -60,6 +60,7 @@ struct clpt_clrun {
 
     /* journal */
     int jfd;                     /* journal, O_APPEND; -1 when not open */
+    int lockfd;                  /* the run folder's lock (clpt_fs_lock_dir); -1 when not held */
     clrun_cell *cells;
     int n_cells, cap_cells;
     int journal_done;            /* highest position with domain_end in the journal */

@@ -7,6 +7,7 @@
 #include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -267,4 +268,23 @@ int clpt_fs_remove_tree(const char *path)
     if (rm_errno)
         return clpt_err(CLPT_EIO, "%s: remove: %s", rm_path, strerror(rm_errno));
     return 0;
+}
+
+int clpt_fs_lock_dir(const char *dir, const char *what)
+{
+    char *path = clpt_fs_join(dir, ".lock");
+    if (!path) return clpt_err(CLPT_ENOMEM, "%s: out of memory", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    int rc = 0;
+    if (fd < 0) {
+        rc = clpt_err(CLPT_EIO, "%s: %s", path, strerror(errno));
+    } else if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = errno == EWOULDBLOCK
+                 ? clpt_err(CLPT_ESTATE, "%s %s is in use by another process (it holds %s); two writers of one "
+                                         "folder would destroy each other's work", what, dir, path)
+                 : clpt_err(CLPT_EIO, "%s: flock: %s", path, strerror(errno));
+        close(fd);
+    }
+    free(path);
+    return rc ? rc : fd;
 }

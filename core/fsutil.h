@@ -39,7 +39,9 @@ int clpt_fs_write_atomic(const char *path, const void *data, size_t n);
  * O_APPEND) and, with `sync`, fsync it. All or nothing: when a write fails
  * part-way (a full disk, a file-size limit) the file is cut back to its
  * previous length, so earlier records stay intact and no torn record is
- * left behind. The error names `path` and the reason. */
+ * left behind. The error names `path` and the reason. Assumes one writer
+ * (the cut-back would remove another writer's record): the run folder's
+ * lock (clpt_fs_lock_dir) makes sure of it. */
 int clpt_fs_append(int fd, const char *path, const void *data, size_t n, int sync);
 
 /* Read a whole regular file into a NUL-terminated buffer (caller frees with
@@ -54,6 +56,15 @@ int clpt_fs_fsync_parent(const char *path);
 
 /* mkdir -p with mode 0777 (before umask). Existing directories are fine. */
 int clpt_fs_mkdir_p(const char *path);
+
+/* Claim folder `dir` for this process: an exclusive flock on "<dir>/.lock",
+ * held until the returned descriptor is closed (or the process ends, however
+ * it ends). CLPT_ESTATE, naming the folder, when another process holds it:
+ * two writers of one run would cut each other's journal lines back and
+ * delete each other's checkpoints. `what` names the folder's role in the
+ * message ("run", "train.out_dir"). Returns the descriptor (>= 0) or a
+ * negative CLPT_E code. */
+int clpt_fs_lock_dir(const char *dir, const char *what);
 
 /* Remove a file or a directory tree. Symbolic links are removed, never
  * followed. A missing path is success. */

@@ -166,6 +166,7 @@ typedef struct run {
     double *weights;
     clpt_loader *loader;
     int log;                 /* <out_dir>/train.jsonl, O_APPEND; -1 when not open */
+    int lock;                /* out_dir's lock (clpt_fs_lock_dir); -1 when not held */
     char log_path[4200];
     int B, T, accum;
     int64_t total, step, stop_at, last_eval;
@@ -184,6 +185,7 @@ static void run_free(run *r)
     clpt_loader_free(r->loader);
     clpt_model_free(r->model);
     if (r->log >= 0) close(r->log);
+    if (r->lock >= 0) close(r->lock);
     free(r->x);
     free(r->y);
 }
@@ -327,6 +329,7 @@ static int setup(run *r, const clpt_config *c, int want_resume)
     r->y = malloc(sizeof(int) * r->B * r->T);
     if (!r->x || !r->y) return clpt_err(CLPT_ENOMEM, "out of memory");
     if ((rc = clpt_fs_mkdir_p(c->train.out_dir))) return rc;
+    if ((r->lock = clpt_fs_lock_dir(c->train.out_dir, "train.out_dir")) < 0) return r->lock;
     snprintf(r->ckpt, sizeof r->ckpt, "%s/checkpoint", c->train.out_dir);
     snprintf(r->log_path, sizeof r->log_path, "%s/train.jsonl", c->train.out_dir);
     r->log = open(r->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
@@ -388,7 +391,7 @@ static int loop(run *r)
 
 int clpt_train_run(const clpt_config *cfg, int want_resume, int64_t stop_at)
 {
-    run r = {.cfg = cfg, .stop_at = stop_at, .last_eval = -1, .log = -1};
+    run r = {.cfg = cfg, .stop_at = stop_at, .last_eval = -1, .log = -1, .lock = -1};
     if (cfg->runtime.threads > 0) omp_set_num_threads(cfg->runtime.threads);
     int rc = setup(&r, cfg, want_resume);
     if (!rc) rc = log_start(&r);

@@ -254,6 +254,22 @@ static void test_keep(void)
     cJSON_Delete(j);
 }
 
+/* one writer per run folder: a second open of a run that is open is
+ * refused, naming the folder; closing releases it */
+static void test_lock(void)
+{
+    clpt_clrun_opts o = fix_opts(&cfg, corpus, "locked", "sequential", NULL, 0);
+    o.eval.kind = CLPT_EVALSET_NONE;
+    clpt_clrun *r = NULL, *r2 = NULL;
+    CHECK(clpt_clrun_open(&r, &o) == 0);
+    CHECK(clpt_clrun_open(&r2, &o) == CLPT_ESTATE && r2 == NULL);
+    CHECK_MSG(strstr(clpt_errmsg(), "in use by another process") && strstr(clpt_errmsg(), o.dir), "%s",
+              clpt_errmsg());
+    clpt_clrun_close(r);
+    CHECK_MSG(clpt_clrun_open(&r2, &o) == 0, "after close: %s", clpt_errmsg());
+    clpt_clrun_close(r2);
+}
+
 int main(void)
 {
     corpus = fix_corpus();
@@ -266,6 +282,7 @@ int main(void)
     test_torn_line();
     test_eval_only();
     test_keep();
+    test_lock();
     if (!check_failures) fix_cleanup(corpus);
     else fprintf(stderr, "kept %s\n", corpus);
     CHECK_DONE();
