@@ -33,6 +33,7 @@ struct clpt_st {
     size_t map_len;
     const unsigned char *data;   /* data section */
     size_t data_len;
+    size_t header_len;           /* N: the JSON header between the length and the data */
     int n;
     clpt_st_tensor *t;           /* by offset; names malloc'ed */
     int *by_name;                /* indices into t, sorted by name */
@@ -344,6 +345,7 @@ static int parse_header(clpt_st *st, const unsigned char *img, size_t len)
         return clpt_err(CLPT_EFORMAT, "%s: header is not a JSON object", st->label);
     st->data = img + 8 + n;
     st->data_len = len - 8 - (size_t)n;
+    st->header_len = (size_t)n;
     /* A private NUL-terminated copy: cJSON never sees the mapped bytes. */
     char *js = malloc((size_t)n + 1);
     if (!js) return clpt_err(CLPT_ENOMEM, "%s: out of memory for a %llu-byte header",
@@ -705,6 +707,23 @@ static uint32_t crc_bytes(uint32_t crc, const unsigned char *p, size_t n)
     return crc;
 }
 
+/* "<key>":" as the writer prints it (cJSON, unformatted): the 8 digits follow */
+#define CRC_FIELD "\"" CLPT_ST_CRC_KEY "\":\""
+
+/* CRC-32 of a whole file image as written: the 8-byte length, the header
+ * with the checksum's own digits read as "00000000", the data section. The
+ * digits are at `at` in the header (hdr, hlen bytes). */
+static uint32_t crc_image(const unsigned char *len8, const char *hdr, size_t hlen, size_t at,
+                          const unsigned char *data, size_t data_len)
+{
+    uint32_t crc = (uint32_t)crc32_z(0, Z_NULL, 0);
+    crc = crc_bytes(crc, len8, 8);
+    crc = crc_bytes(crc, (const unsigned char *)hdr, at);
+    crc = crc_bytes(crc, (const unsigned char *)"00000000", 8);
+    crc = crc_bytes(crc, (const unsigned char *)hdr + at + 8, hlen - at - 8);
+    return crc_bytes(crc, data, data_len);
+}
+
 int clpt_st_verify(const clpt_st *st)
 {
     const char *want = clpt_st_metadata(st, CLPT_ST_CRC_KEY);
@@ -720,9 +739,17 @@ int clpt_st_verify(const clpt_st *st)
     if (!ok)
         return clpt_err(CLPT_EFORMAT, "%s: __metadata__.%s: \"%.16s\" is not 8 lowercase hex digits",
                         st->label, CLPT_ST_CRC_KEY, want);
-    uint32_t got = crc_bytes((uint32_t)crc32_z(0, Z_NULL, 0), st->data, st->data_len);
+    /* the header as stored: just before the data section */
+    const unsigned char *len8 = st->data - st->header_len - 8;
+    const char *hdr = (const char *)(st->data - st->header_len);
+    size_t at = 0, klen = strlen(CRC_FIELD);
+    while (at + klen + 8 <= st->header_len && memcmp(hdr + at, CRC_FIELD, klen)) at++;
+    if (at + klen + 8 > st->header_len)
+        return clpt_err(CLPT_EFORMAT, "%s: __metadata__.%s is not where clpt writes it (was the header "
+                        "rewritten?): the checksum cannot be checked", st->label, CLPT_ST_CRC_KEY);
+    uint32_t got = crc_image(len8, hdr, st->header_len, at + klen, st->data, st->data_len);
     if (got != (uint32_t)v)
-        return clpt_err(CLPT_EFORMAT, "%s: the data section has CRC-32 %08x, the header says %s: "
+        return clpt_err(CLPT_EFORMAT, "%s: the file has CRC-32 %08x, its header says %s: "
                         "the file is corrupt", st->label, (unsigned)got, want);
     return 0;
 }
@@ -768,26 +795,41 @@ static char *writer_header(const clpt_st_writer *w)
 
 int clpt_st_writer_write(clpt_st_writer *w, const char *path)
 {
-    /* the data section's checksum goes into the header (clpt_st_verify) */
-    uint32_t crc = (uint32_t)crc32_z(0, Z_NULL, 0);
-    for (int i = 0; i < w->n; i++) crc = crc_bytes(crc, w->t[i].data, w->t[i].nbytes);
-    char hex[16];
-    snprintf(hex, sizeof hex, "%08x", (unsigned)crc);
-    int rc0 = clpt_st_writer_set_metadata(w, CLPT_ST_CRC_KEY, hex);
+    /* the file's checksum goes into its own header (clpt_st_verify): the
+     * header is built with "00000000" there, the CRC of the whole image is
+     * taken, then its digits replace the zeros */
+    int rc0 = clpt_st_writer_set_metadata(w, CLPT_ST_CRC_KEY, "00000000");
     if (rc0) return rc0;
     char *js = writer_header(w);
     if (!js) return clpt_err(CLPT_ENOMEM, "%s: out of memory building the header", path);
     size_t n = strlen(js), padded = (n + 7) & ~(size_t)7;
+    char *hdr = malloc(padded + 1);
+    const char *field = strstr(js, CRC_FIELD "00000000\"");
+    if (!hdr || !field) {
+        free(js);
+        free(hdr);
+        return clpt_err(CLPT_ENOMEM, "%s: out of memory building the header", path);
+    }
+    memcpy(hdr, js, n);
+    memset(hdr + n, ' ', padded - n);
+    size_t at = (size_t)(field - js) + strlen(CRC_FIELD);
+    free(js);
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    uint32_t crc = (uint32_t)crc32_z(0, Z_NULL, 0);
+    crc = crc_bytes(crc, len8, 8);
+    crc = crc_bytes(crc, (const unsigned char *)hdr, padded);
+    for (int i = 0; i < w->n; i++) crc = crc_bytes(crc, w->t[i].data, w->t[i].nbytes);
+    char hex[16];
+    snprintf(hex, sizeof hex, "%08x", (unsigned)crc);
+    memcpy(hdr + at, hex, 8);
     clpt_afile f;
     int rc = clpt_afile_open(&f, path);
-    if (rc) { free(js); return rc; }
-    int ok = fwrite(len8, 1, 8, f.fp) == 8 && fwrite(js, 1, n, f.fp) == n;
-    for (size_t i = n; ok && i < padded; i++) ok = fputc(' ', f.fp) != EOF;
+    if (rc) { free(hdr); return rc; }
+    int ok = fwrite(len8, 1, 8, f.fp) == 8 && fwrite(hdr, 1, padded, f.fp) == padded;
     for (int i = 0; ok && i < w->n; i++)
         ok = !w->t[i].nbytes || fwrite(w->t[i].data, 1, w->t[i].nbytes, f.fp) == w->t[i].nbytes;
-    free(js);
+    free(hdr);
     if (!ok) {
         rc = clpt_err(CLPT_EIO, "%s: write: %s", path, strerror(errno));
         clpt_afile_abort(&f);

@@ -76,14 +76,15 @@ int clpt_st_metadata_count(const clpt_st *st);
 /* i-th metadata entry (key and value borrowed); CLPT_EINVAL if out of range. */
 int clpt_st_metadata_get(const clpt_st *st, int i, const char **key, const char **value);
 
-/* Files written by clpt carry the CRC-32 (zlib's) of their data section
- * as 8 lowercase hex digits in __metadata__ under this key; other
- * readers ignore it. */
+/* Files written by clpt carry the CRC-32 (zlib's) of the whole file (the
+ * length, the header with these 8 digits read as "00000000", the data) as
+ * 8 lowercase hex digits in __metadata__ under this key; other readers
+ * ignore it. */
 #define CLPT_ST_CRC_KEY "clpt_crc32"
 
-/* Check the data section against the header's CLPT_ST_CRC_KEY: 0 when
- * they agree or the file has no such entry (written elsewhere), else
- * CLPT_EFORMAT naming the file. Reads every byte once (~4 GB/s). */
+/* Check the file against the header's CLPT_ST_CRC_KEY: 0 when they agree
+ * or the file has no such entry (written elsewhere), else CLPT_EFORMAT
+ * naming the file. Reads every byte once (~4 GB/s). */
 int clpt_st_verify(const clpt_st *st);
 
 /* The source label given at open (the path). */
@@ -128,8 +129,8 @@ int clpt_st_writer_add(clpt_st_writer *w, const char *name, clpt_st_dtype dtype,
 /* Set a metadata string (copied; replaces an earlier value of the key). */
 int clpt_st_writer_set_metadata(clpt_st_writer *w, const char *key, const char *value);
 
-/* Write everything to `path` atomically, with the data section's CRC-32
- * under CLPT_ST_CRC_KEY in the metadata. The writer may be reused or freed
+/* Write everything to `path` atomically, with the file's CRC-32 under
+ * CLPT_ST_CRC_KEY in the metadata. The writer may be reused or freed
  * afterwards. */
 int clpt_st_writer_write(clpt_st_writer *w, const char *path);
 

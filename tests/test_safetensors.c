@@ -461,6 +461,7 @@ static void test_checksum(void)
     clpt_st_writer *w;
     CHECK(clpt_st_writer_new(&w) == 0);
     CHECK(clpt_st_writer_add(w, "x", CLPT_ST_F32, 1, sh, a) == 0);
+    CHECK(clpt_st_writer_set_metadata(w, "step", "1234") == 0);
     CHECK(clpt_st_writer_write(w, TDIR "/crc.safetensors") == 0);
     clpt_st_writer_free(w);
     char *img = NULL;
@@ -478,6 +479,20 @@ static void test_checksum(void)
         CHECK(strstr(clpt_errmsg(), "crc-bad.safetensors") && strstr(clpt_errmsg(), "corrupt"));
         clpt_st_close(s);
         img[data0 + flips[k]] ^= 0x10;
+    }
+    /* the header is covered too: a metadata value changed (an optimizer
+     * step, say) still parses, and is found */
+    char *step = strstr(img + 8, "1234");
+    CHECK(step != NULL);
+    if (step) {
+        step[3] = '5';
+        CHECK(write_bytes(TDIR "/crc-bad.safetensors", img, n) == 0);
+        clpt_st *s = NULL;
+        CHECK(clpt_st_open(&s, TDIR "/crc-bad.safetensors") == 0);
+        CHECK_MSG(s && !strcmp(clpt_st_metadata(s, "step"), "1235") && clpt_st_verify(s) == CLPT_EFORMAT,
+                  "a changed metadata value was not found");
+        clpt_st_close(s);
+        step[3] = '4';
     }
     /* the header's value itself mangled: 8 digits but not hex */
     char *key = strstr(img + 8, CLPT_ST_CRC_KEY "\":\""); /* the JSON header: no NUL in it */
