@@ -257,7 +257,9 @@ static int restore_state(clpt_clrun *r, const cJSON *st)
 
 int clrun_restore(clpt_clrun *r)
 {
-    clpt_ckpt_recover(r->latest);
+    /* a repair that fails must not look like a run with no checkpoint yet */
+    int rc0 = clpt_ckpt_recover(r->latest);
+    if (rc0) return clpt_err_wrap(rc0, "run %s: repairing its last checkpoint: ", r->name);
     if (!clpt_fs_is_dir(r->latest)) return 0;
     cJSON *st = NULL;
     int rc = clpt_ckpt_load_weights(r->model, r->latest);

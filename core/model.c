@@ -319,15 +319,18 @@ static void body_forward(clpt_model *m, int B, int T)
     be->layernorm_forward(m->lnf, m->lnf_mean, m->lnf_rstd, x, LNF(m, 0), LNF(m, 1), N, C, eps);
 }
 
-static float mean_loss_of(clpt_model *m, int N, float *losses_out)
+/* The mean of the N per-token losses into *out (and each into losses_out
+ * if given); CLPT_ENOMEM without host memory to read them into. */
+static int mean_loss_of(clpt_model *m, int N, float *losses_out, float *out)
 {
     float *h = losses_out ? losses_out : malloc((size_t)N * sizeof(float));
     double s = 0;
-    if (!h) return NAN;
+    if (!h) return clpt_err(CLPT_ENOMEM, "model: no host memory for %d losses", N);
     m->be->to_host(h, m->losses, (size_t)N * sizeof(float));
     for (int i = 0; i < N; i++) s += h[i];
     if (!losses_out) free(h);
-    return (float)(s / N);
+    *out = (float)(s / N);
+    return 0;
 }
 
 int clpt_model_status(const clpt_model *m) { return m->be->status ? m->be->status() : 0; }
@@ -344,7 +347,8 @@ int clpt_model_forward(clpt_model *m, const int *inputs, const int *targets,
                       m->targets, N, m->cfg.n_embd, m->cfg.vocab_size, 0.0f);
     if ((rc = clpt_model_status(m))) return rc;
     if (ranks_out) m->be->to_host(ranks_out, m->ranks, (size_t)N * sizeof(int));
-    float ml = mean_loss_of(m, N, losses_out);
+    float ml = NAN;
+    if ((rc = mean_loss_of(m, N, losses_out, &ml))) return rc;
     if (mean_loss) *mean_loss = ml;
     return clpt_model_status(m); /* the copies to the host too */
 }
@@ -410,7 +414,7 @@ int clpt_model_forward_backward(clpt_model *m, const int *inputs, const int *tar
                       grad_scale / (float)N);
     body_backward(m, B, T);
     if ((rc = clpt_model_status(m))) return rc;
-    if (mean_loss) *mean_loss = mean_loss_of(m, N, NULL);
+    if (mean_loss && (rc = mean_loss_of(m, N, NULL, mean_loss))) return rc;
     return clpt_model_status(m);
 }
 

@@ -669,12 +669,16 @@ int clpt_plugin_host_save(clpt_plugin_host *h, const char *path)
     if (!rc) { /* the trailer: CRC-32 of what the file holds so far */
         FILE *r = NULL;
         long long crc = -1;
+        errno = 0;
         long n = fflush(af.fp) == 0 ? ftell(af.fp) : -1;
         if (n >= 0 && (r = fopen(af.tmp, "rb"))) crc = crc_prefix(r, n);
         if (r) fclose(r);
         uint32_t c = (uint32_t)crc;
-        if (crc < 0 || fwrite(&c, 4, 1, af.fp) != 1)
-            rc = clpt_err(CLPT_EIO, "%s: write: %s", path, strerror(errno ? errno : EIO));
+        if (crc < 0)
+            rc = clpt_err(CLPT_EIO, "%s: reading it back for its checksum: %s", path,
+                          errno ? strerror(errno) : "short read");
+        else if (fwrite(&c, 4, 1, af.fp) != 1)
+            rc = clpt_err(CLPT_EIO, "%s: write: %s", path, strerror(errno));
     }
     if (rc) {
         clpt_afile_abort(&af);

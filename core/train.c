@@ -334,7 +334,7 @@ static int setup(run *r, const clpt_config *c, int want_resume)
     snprintf(r->log_path, sizeof r->log_path, "%s/train.jsonl", c->train.out_dir);
     r->log = open(r->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
     if (r->log < 0) return clpt_err(CLPT_EIO, "%s: %s", r->log_path, strerror(errno));
-    clpt_ckpt_recover(r->ckpt);
+    if ((rc = clpt_ckpt_recover(r->ckpt))) return clpt_err_wrap(rc, "repairing %s: ", r->ckpt);
     if (want_resume && clpt_fs_is_dir(r->ckpt)) return resume(r);
     return 0;
 }

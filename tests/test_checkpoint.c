@@ -639,6 +639,8 @@ static void test_corrupt_data(void)
     CHECK(clpt_ckpt_load_weights(b, dir) == 0 && clpt_ckpt_load_optimizer(b, dir) == 0);
     float *before = malloc(clpt_model_nparams(b) * sizeof *before);
     clpt_model_get_params(b, before);
+    float *m0 = host_slab(b, clpt_model_adam_m(b)), *v0 = host_slab(b, clpt_model_adam_v(b));
+    int64_t step0 = clpt_model_step(b);
     const char *files[2] = {TDIR "/corrupt/model.safetensors", TDIR "/corrupt/optimizer.safetensors"};
     for (int k = 0; k < 2; k++) {
         flip_last_byte(files[k]);
@@ -650,6 +652,10 @@ static void test_corrupt_data(void)
     float *after = malloc(clpt_model_nparams(b) * sizeof *after);
     clpt_model_get_params(b, after);
     CHECK(!memcmp(before, after, clpt_model_nparams(b) * sizeof *after)); /* never half-used */
+    float *m1 = host_slab(b, clpt_model_adam_m(b)), *v1 = host_slab(b, clpt_model_adam_v(b));
+    CHECK(!memcmp(m0, m1, clpt_model_nparams(b) * sizeof *m1) && !memcmp(v0, v1, clpt_model_nparams(b) * sizeof *v1));
+    CHECK(clpt_model_step(b) == step0);
+    free(m0), free(v0), free(m1), free(v1);
     free(before);
     free(after);
     clpt_model_free(a);
