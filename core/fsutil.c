@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clpt.h"
@@ -92,20 +93,25 @@ int clpt_afile_open(clpt_afile *f, const char *path)
         clpt_afile_abort(f);
         return clpt_err(CLPT_ENOMEM, "%s: out of memory", path);
     }
-    memcpy(f->tmp, path, n);
-    memcpy(f->tmp + n, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-    int fd = mkstemp(f->tmp);
+    /* A fresh name, created with O_EXCL and mode 0666 so that the kernel
+     * applies the umask (mkstemp makes 0600 files, and reading the umask
+     * means setting it, which races with other threads creating files). */
+    static unsigned counter;
+    int fd = -1, e = EEXIST;
+    for (int tries = 0; fd < 0 && e == EEXIST && tries < 100; tries++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        unsigned x = (unsigned)getpid() * 2654435761u ^ (unsigned)ts.tv_nsec ^ (++counter * 40503u);
+        snprintf(f->tmp, n + sizeof ".tmp.XXXXXX", "%s.tmp.%06x", path, x & 0xffffffu);
+        fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        e = fd < 0 ? errno : 0;
+    }
     if (fd < 0) {
-        int e = errno;
         free(f->tmp);
         f->tmp = NULL;  /* nothing was created: abort must not unlink */
         clpt_afile_abort(f);
         return clpt_err(CLPT_EIO, "%s: create temporary file: %s", path, strerror(e));
     }
-    /* mkstemp makes 0600 files; checkpoints are ordinary data files. */
-    mode_t um = umask(0);
-    umask(um);
-    (void)fchmod(fd, 0666 & ~um);
     f->fp = fdopen(fd, "wb");
     if (!f->fp) {
         close(fd);

@@ -662,6 +662,21 @@ static void test_corrupt_data(void)
     clpt_model_free(b);
 }
 
+/* Files are created with the process's umask applied (ordinary data
+ * files, not mkstemp's 0600), without the process ever changing its umask. */
+static void test_file_mode(void)
+{
+    clpt_model *a = new_model(&small, 3);
+    if (!a) { CHECK(0); return; }
+    mode_t old = umask(027);
+    CHECK(clpt_ckpt_save(a, TDIR "/mode", NULL, 0) == 0);
+    struct stat st;
+    CHECK(stat(TDIR "/mode/model.safetensors", &st) == 0);
+    CHECK_MSG((st.st_mode & 0777) == 0640, "mode %o under umask 027", (unsigned)(st.st_mode & 0777));
+    CHECK(umask(old) == 027);
+    clpt_model_free(a);
+}
+
 int main(void)
 {
     const char *dump = getenv("CLPT_HF_DUMP_DIR"), *load = getenv("CLPT_HF_LOAD_DIR");
@@ -684,6 +699,7 @@ int main(void)
     test_recovery();
     test_full_disk();
     test_corrupt_data();
+    test_file_mode();
     if (!check_failures) clpt_fs_remove_tree(TDIR);
     CHECK_DONE();
 }
