@@ -5,7 +5,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "checkpoint.h"
 #include "clpt.h"
@@ -99,7 +98,7 @@ static int evaluate(clpt_clrun *r, int domain, int split, clpt_eval_result *res)
      * terminal, and in logs only the sweep's summary (clpt_clrun_eval_after),
      * not a line per cell (the study's grid has 50,000 of them). */
     int sweep = r->sweep.n > 0;
-    int tty = c->runtime.progress == 1 || (c->runtime.progress == 0 && isatty(STDERR_FILENO));
+    int tty = clpt_progress_tty(c->runtime.progress);
     if (sweep) snprintf(what, sizeof what, "eval %s %d/%d %s/%s", r->sweep.label, r->sweep.i + 1, r->sweep.n, dname,
                         clpt_split_name(split));
     else snprintf(what, sizeof what, "eval %s/%s", dname, clpt_split_name(split));
@@ -207,14 +206,14 @@ int clpt_clrun_eval_after(clpt_clrun *r, int n)
     double t0 = clpt_now();
     for (int i = 0; !rc && i < nd; i++) {
         clpt_eval_result e;
-        int had = clpt_clrun_cell(r, label, doms[i], r->eval_split, NULL);
+        int cells = r->n_cells; /* a computed cell is added; a journaled one is not */
         r->sweep.i = i;
         rc = clpt_clrun_eval(r, label, doms[i], r->eval_split, &e);
-        if (!rc && !had) computed++, tokens += e.tokens;
+        if (!rc && r->n_cells > cells) computed++, tokens += e.tokens;
     }
     r->sweep.n = 0;
     free(doms);
-    int tty0 = r->cfg.runtime.progress == 1 || (r->cfg.runtime.progress == 0 && isatty(STDERR_FILENO));
+    int tty0 = clpt_progress_tty(r->cfg.runtime.progress);
     if (rc && tty0) fputc('\n', stderr); /* end the line drawn in place before the error */
     if (computed) {
         double s = clpt_now() - t0;

@@ -13,13 +13,15 @@ double clpt_now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+int clpt_progress_tty(int mode) { return mode == 1 || (mode == 0 && isatty(STDERR_FILENO)); }
+
 void clpt_progress_init(clpt_progress_bar *p, const char *what, const char *unit,
                         uint64_t total, int mode, int log_every)
 {
     p->what = what;
     p->unit = unit;
     p->total = total;
-    p->tty = mode == 1 || (mode == 0 && isatty(STDERR_FILENO));
+    p->tty = clpt_progress_tty(mode);
     p->log_every = log_every;
     p->t0 = clpt_now();
     p->last_draw = 0;

@@ -27,6 +27,10 @@ void clpt_progress_update(clpt_progress_bar *p, uint64_t done, const char *detai
 /* Finish the line (newline on a terminal). */
 void clpt_progress_end(clpt_progress_bar *p);
 
+/* Whether progress for `mode` (as clpt_progress_init's) is drawn in place
+ * on a terminal rather than written as log lines. */
+int clpt_progress_tty(int mode);
+
 /* Monotonic seconds. */
 double clpt_now(void);
 
