@@ -4,11 +4,15 @@
  *
  * Buffers are device buffers obtained from the same backend's alloc(). Shapes
  * are row-major. Parameter-gradient outputs (dw, db, dwte, dwpe) ACCUMULATE
- * (+=); activation-gradient outputs OVERWRITE unless said otherwise. A backend
- * may store activations in a narrower format internally: the model never
- * dereferences an activation buffer, it only hands it back to the same
- * backend's ops or copies it out with to_host(). Parameters, gradients and
- * optimizer moments are fp32 everywhere. */
+ * (+=); activation-gradient outputs OVERWRITE unless said otherwise.
+ *
+ * Activations (the B*T-row tensors a forward and backward pass keep, and
+ * their gradients) are clpt_act buffers whose element format the backend
+ * chooses: act_bytes wide, fp32 (4) or bf16 (2). They are opaque: only the
+ * same backend's ops read them, act_to_host/act_to_device convert them for
+ * tests, and copy moves n * act_bytes bytes. Per-row statistics (LayerNorm
+ * mean and rstd, attention log-sum-exp, losses), logits, parameters,
+ * gradients and optimizer moments are fp32 everywhere. */
 #ifndef CLPT_BACKEND_H
 #define CLPT_BACKEND_H
 
@@ -17,8 +21,13 @@
 
 typedef struct clpt_backend clpt_backend;
 
+/* An activation buffer; never defined, so it cannot be dereferenced or
+ * indexed outside a backend. */
+typedef struct clpt_act clpt_act;
+
 struct clpt_backend {
     const char *name;
+    int act_bytes; /* bytes per activation element: 4 (fp32) or 2 (bf16) */
 
     /* ---- memory ------------------------------------------------------ */
     void *(*alloc)(size_t bytes);                 /* zero-filled; NULL on failure */
@@ -27,52 +36,57 @@ struct clpt_backend {
     void (*to_host)(void *dst, const void *src, size_t bytes);
     void (*copy)(void *dst, const void *src, size_t bytes); /* device to device */
     void (*sync)(void);
+    /* n activation elements to/from host fp32 (act_to_device rounds to the
+     * activation format); act_zero sets n elements to +0 */
+    void (*act_to_host)(float *dst, const clpt_act *src, size_t n);
+    void (*act_to_device)(clpt_act *dst, const float *src, size_t n);
+    void (*act_zero)(clpt_act *x, size_t n);
 
     /* ---- layers -------------------------------------------------------- */
     /* out (B,T,C) = wte[tokens] + wpe[t] */
-    void (*encoder_forward)(float *out, const int *tokens, const float *wte,
+    void (*encoder_forward)(clpt_act *out, const int *tokens, const float *wte,
                             const float *wpe, int B, int T, int C);
-    void (*encoder_backward)(float *dwte, float *dwpe, const float *dout,
+    void (*encoder_backward)(float *dwte, float *dwpe, const clpt_act *dout,
                              const int *tokens, int B, int T, int C);
     /* out (N,C), mean/rstd (N) saved for backward */
-    void (*layernorm_forward)(float *out, float *mean, float *rstd,
-                              const float *inp, const float *w, const float *b,
+    void (*layernorm_forward)(clpt_act *out, float *mean, float *rstd,
+                              const clpt_act *inp, const float *w, const float *b,
                               int N, int C, float eps);
     /* dinp ACCUMULATES (+=): the residual stream's gradient flows through it */
-    void (*layernorm_backward)(float *dinp, float *dw, float *db,
-                               const float *dout, const float *inp,
+    void (*layernorm_backward)(clpt_act *dinp, float *dw, float *db,
+                               const clpt_act *dout, const clpt_act *inp,
                                const float *w, const float *mean,
                                const float *rstd, int N, int C);
     /* out (N,OUT) = beta*out + inp (N,IN) @ w (IN,OUT) + bias (OUT or NULL).
      * w is in Hugging Face Conv1D layout [in, out]. beta is 0 or 1. */
-    void (*matmul_forward)(float *out, const float *inp, const float *w,
+    void (*matmul_forward)(clpt_act *out, const clpt_act *inp, const float *w,
                            const float *bias, int N, int IN, int OUT, float beta);
     /* dinp (N,IN) = dout @ w^T (overwrite); dw += inp^T @ dout; dbias += sum dout */
-    void (*matmul_backward)(float *dinp, float *dw, float *dbias,
-                            const float *dout, const float *inp, const float *w,
+    void (*matmul_backward)(clpt_act *dinp, float *dw, float *dbias,
+                            const clpt_act *dout, const clpt_act *inp, const float *w,
                             int N, int IN, int OUT);
     /* causal multi-head attention. qkv (B,T,3C) = [q|k|v]; out (B,T,C);
      * lse (B,NH,T) = log-sum-exp of each softmax row, kept for backward,
      * which recomputes the probabilities (no (T,T) tensor is stored). */
-    void (*attention_forward)(float *out, float *lse, const float *qkv,
+    void (*attention_forward)(clpt_act *out, float *lse, const clpt_act *qkv,
                               int B, int T, int C, int NH);
-    void (*attention_backward)(float *dqkv, const float *dout, const float *qkv,
-                               const float *out, const float *lse,
+    void (*attention_backward)(clpt_act *dqkv, const clpt_act *dout, const clpt_act *qkv,
+                               const clpt_act *out, const float *lse,
                                int B, int T, int C, int NH);
-    void (*gelu_forward)(float *out, const float *inp, size_t n); /* tanh approx */
+    void (*gelu_forward)(clpt_act *out, const clpt_act *inp, size_t n); /* tanh approx */
     /* dinp = dout * gelu'(inp); dinp may alias dout */
-    void (*gelu_backward)(float *dinp, const float *inp, const float *dout, size_t n);
+    void (*gelu_backward)(clpt_act *dinp, const clpt_act *inp, const clpt_act *dout, size_t n);
     /* Fused tied-embedding classifier over N rows of inp (N,C) against
      * wte (V,C): logits, softmax and cross-entropy without storing an (N,V)
      * tensor. losses (N) = -log p(target). If dinp is non-NULL: dinp (N,C) =
      * dscale * dL/dinp (overwrite) and dwte += dscale * dL/dwte. ranks (N) if
      * non-NULL: 1 + number of vocabulary entries whose logit exceeds the
      * target's. All outputs are device buffers. */
-    void (*classifier)(float *losses, int *ranks, float *dinp, float *dwte,
-                       const float *inp, const float *wte, const int *targets,
+    void (*classifier)(float *losses, int *ranks, clpt_act *dinp, float *dwte,
+                       const clpt_act *inp, const float *wte, const int *targets,
                        int N, int C, int V, float dscale);
-    /* logits (N,V) = inp (N,C) @ wte^T, for tests and inspection */
-    void (*logits)(float *out, const float *inp, const float *wte, int N, int C, int V);
+    /* logits (N,V), fp32 = inp (N,C) @ wte^T, for tests and inspection */
+    void (*logits)(float *out, const clpt_act *inp, const float *wte, int N, int C, int V);
 
     /* ---- optimizer ------------------------------------------------------- */
     /* PyTorch AdamW on n elements: p *= 1 - lr*wd; g' = g*gscale;
@@ -105,14 +119,20 @@ struct clpt_backend {
 /* The CPU reference backend; always built. */
 const clpt_backend *clpt_backend_cpu(void);
 
-/* Backend by name ("cpu", "cuda", "auto"). "auto" picks cuda when it is built
+/* The CPU reference with activations stored in bf16 (act_bytes 2), rounded
+ * to nearest even as on the GPU; the same fp32 arithmetic otherwise. For
+ * testing the model's bf16 activation path without a GPU, and for seeing
+ * what bf16 activation storage does to a run. Always built. */
+const clpt_backend *clpt_backend_cpu_bf16(void);
+
+/* Backend by name ("cpu", "cpu-bf16", "cuda", "auto"). "auto" picks cuda when it is built
  * and a GPU is present, else cpu (saying so once on stderr). Returns NULL and
  * sets the error message for an unknown or unavailable name. */
 const clpt_backend *clpt_backend_get(const char *name);
 
 /* The backend a configuration asks for ([runtime] backend), with its
- * [runtime] cuda_gemm and cuda_attention applied when it is cuda. NULL with
- * the error message set when it is unavailable. */
+ * [runtime] cuda_gemm, cuda_attention and cuda_activations applied when it
+ * is cuda. NULL with the error message set when it is unavailable. */
 struct clpt_config;
 const clpt_backend *clpt_backend_from_config(const struct clpt_config *c);
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_cpu_ref.h"
 #include "clpt.h"
 
 /* ---- memory -------------------------------------------------------------- */
@@ -42,7 +43,7 @@ static int cpu_status(void)
 /* Grow a scratch buffer; NULL (recorded as the backend's status) when there
  * is no memory. CLPT_CPU_SCRATCH_LIMIT_MB refuses larger ones, to test that
  * path. */
-static float *scratch(float **buf, size_t *cap, size_t n)
+float *clpt_cpu_scratch(float **buf, size_t *cap, size_t n)
 {
     if (n > *cap) {
         free(*buf);
@@ -91,8 +92,8 @@ static inline float fast_expf(float x)
 
 /* ---- encoder --------------------------------------------------------------- */
 
-static void cpu_encoder_forward(float *out, const int *tokens, const float *wte,
-                                const float *wpe, int B, int T, int C)
+void clpt_cpu_encoder_forward(float *out, const int *tokens, const float *wte,
+                              const float *wpe, int B, int T, int C)
 {
 #pragma omp parallel for
     for (int bt = 0; bt < B * T; bt++) {
@@ -102,8 +103,8 @@ static void cpu_encoder_forward(float *out, const int *tokens, const float *wte,
     }
 }
 
-static void cpu_encoder_backward(float *dwte, float *dwpe, const float *dout,
-                                 const int *tokens, int B, int T, int C)
+void clpt_cpu_encoder_backward(float *dwte, float *dwpe, const float *dout,
+                               const int *tokens, int B, int T, int C)
 {
     /* rows that share a token must not race: split the channels instead */
 #pragma omp parallel
@@ -123,9 +124,9 @@ static void cpu_encoder_backward(float *dwte, float *dwpe, const float *dout,
 
 /* ---- layernorm --------------------------------------------------------------- */
 
-static void cpu_layernorm_forward(float *out, float *mean, float *rstd,
-                                  const float *inp, const float *w, const float *b,
-                                  int N, int C, float eps)
+void clpt_cpu_layernorm_forward(float *out, float *mean, float *rstd,
+                                const float *inp, const float *w, const float *b,
+                                int N, int C, float eps)
 {
 #pragma omp parallel for
     for (int i = 0; i < N; i++) {
@@ -144,10 +145,10 @@ static void cpu_layernorm_forward(float *out, float *mean, float *rstd,
     }
 }
 
-static void cpu_layernorm_backward(float *dinp, float *dw, float *db,
-                                   const float *dout, const float *inp,
-                                   const float *w, const float *mean,
-                                   const float *rstd, int N, int C)
+void clpt_cpu_layernorm_backward(float *dinp, float *dw, float *db,
+                                 const float *dout, const float *inp,
+                                 const float *w, const float *mean,
+                                 const float *rstd, int N, int C)
 {
 #pragma omp parallel for
     for (int i = 0; i < N; i++) {
@@ -185,8 +186,8 @@ static void cpu_layernorm_backward(float *dinp, float *dw, float *db,
 
 /* ---- matmul (weights in Conv1D layout [in, out]) ------------------------------ */
 
-static void cpu_matmul_forward(float *out, const float *inp, const float *w,
-                               const float *bias, int N, int IN, int OUT, float beta)
+void clpt_cpu_matmul_forward(float *out, const float *inp, const float *w,
+                             const float *bias, int N, int IN, int OUT, float beta)
 {
     if (bias) {
 #pragma omp parallel for
@@ -202,9 +203,9 @@ static void cpu_matmul_forward(float *out, const float *inp, const float *w,
                 inp, IN, w, OUT, beta, out, OUT);
 }
 
-static void cpu_matmul_backward(float *dinp, float *dw, float *dbias,
-                                const float *dout, const float *inp, const float *w,
-                                int N, int IN, int OUT)
+void clpt_cpu_matmul_backward(float *dinp, float *dw, float *dbias,
+                              const float *dout, const float *inp, const float *w,
+                              int N, int IN, int OUT)
 {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, IN, OUT, 1.0f,
                 dout, OUT, w, OUT, 0.0f, dinp, IN);
@@ -251,12 +252,12 @@ static void causal_softmax_rows(float *S, float *lse, int T, float scale)
     }
 }
 
-static void cpu_attention_forward(float *out, float *lse, const float *qkv,
-                                  int B, int T, int C, int NH)
+void clpt_cpu_attention_forward(float *out, float *lse, const float *qkv,
+                                int B, int T, int C, int NH)
 {
     int hd = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hd);
-    float *buf = scratch(&att_scratch, &att_scratch_cap,
+    float *buf = clpt_cpu_scratch(&att_scratch, &att_scratch_cap,
                          (size_t)omp_get_max_threads() * 2 * T * T);
     if (!buf) return;
 #pragma omp parallel for collapse(2) schedule(dynamic)
@@ -285,13 +286,13 @@ static void recompute_probs(float *S, const float *lse, int T, float scale)
     }
 }
 
-static void cpu_attention_backward(float *dqkv, const float *dout, const float *qkv,
-                                   const float *out, const float *lse,
-                                   int B, int T, int C, int NH)
+void clpt_cpu_attention_backward(float *dqkv, const float *dout, const float *qkv,
+                                 const float *out, const float *lse,
+                                 int B, int T, int C, int NH)
 {
     int hd = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hd);
-    float *buf = scratch(&att_scratch, &att_scratch_cap,
+    float *buf = clpt_cpu_scratch(&att_scratch, &att_scratch_cap,
                          (size_t)omp_get_max_threads() * 2 * T * T);
     if (!buf) return;
 #pragma omp parallel for collapse(2) schedule(dynamic)
@@ -331,7 +332,7 @@ static void cpu_attention_backward(float *dqkv, const float *dout, const float *
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 
 /* 0.5 x (1 + tanh(u)) = x * sigmoid(2u): one exp, stable for large |x| */
-static void cpu_gelu_forward(float *out, const float *inp, size_t n)
+void clpt_cpu_gelu_forward(float *out, const float *inp, size_t n)
 {
 #pragma omp parallel for simd
     for (size_t i = 0; i < n; i++) {
@@ -341,7 +342,7 @@ static void cpu_gelu_forward(float *out, const float *inp, size_t n)
 }
 
 /* d/dx = s + 2 x s (1 - s) u', with s = sigmoid(2u) */
-static void cpu_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
+void clpt_cpu_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
 {
 #pragma omp parallel for simd
     for (size_t i = 0; i < n; i++) {
@@ -379,15 +380,15 @@ static void classifier_row(float *row, int V, int target, float *loss, int *rank
     row[target] -= dscale;
 }
 
-static void cpu_classifier(float *losses, int *ranks, float *dinp, float *dwte,
-                           const float *inp, const float *wte, const int *targets,
-                           int N, int C, int V, float dscale)
+void clpt_cpu_classifier(float *losses, int *ranks, float *dinp, float *dwte,
+                         const float *inp, const float *wte, const int *targets,
+                         int N, int C, int V, float dscale)
 {
     /* rows per chunk: about 256 MB of logits, so no (N,V) tensor is needed */
     size_t rows = ((size_t)64 << 20) / (size_t)V;
     if (rows < 1) rows = 1;
     if (rows > (size_t)N) rows = N;
-    float *L = scratch(&cls_scratch, &cls_scratch_cap, rows * V);
+    float *L = clpt_cpu_scratch(&cls_scratch, &cls_scratch_cap, rows * V);
     if (!L) return;
     for (int r0 = 0; r0 < N; r0 += (int)rows) {
         int R = N - r0 < (int)rows ? N - r0 : (int)rows;
@@ -406,7 +407,7 @@ static void cpu_classifier(float *losses, int *ranks, float *dinp, float *dwte,
     }
 }
 
-static void cpu_logits(float *out, const float *inp, const float *wte, int N, int C, int V)
+void clpt_cpu_logits(float *out, const float *inp, const float *wte, int N, int C, int V)
 {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, V, C, 1.0f,
                 inp, C, wte, C, 0.0f, out, V);
@@ -465,26 +466,100 @@ static void cpu_sq_acc(float *y, float a, const float *x, size_t n)
     for (size_t i = 0; i < n; i++) y[i] += a * x[i] * x[i];
 }
 
+/* ---- the vtable: fp32 activations are plain float arrays ------------------------ */
+
+#define F(x) ((float *)(x))
+#define CF(x) ((const float *)(x))
+
+static void act_to_host(float *dst, const clpt_act *src, size_t n) { memmove(dst, src, n * sizeof(float)); }
+static void act_to_device(clpt_act *dst, const float *src, size_t n) { memmove(dst, src, n * sizeof(float)); }
+static void act_zero(clpt_act *x, size_t n) { memset(x, 0, n * sizeof(float)); }
+
+static void act_encoder_forward(clpt_act *out, const int *tokens, const float *wte,
+                                const float *wpe, int B, int T, int C)
+{
+    clpt_cpu_encoder_forward(F(out), tokens, wte, wpe, B, T, C);
+}
+static void act_encoder_backward(float *dwte, float *dwpe, const clpt_act *dout,
+                                 const int *tokens, int B, int T, int C)
+{
+    clpt_cpu_encoder_backward(dwte, dwpe, CF(dout), tokens, B, T, C);
+}
+static void act_layernorm_forward(clpt_act *out, float *mean, float *rstd, const clpt_act *inp,
+                                  const float *w, const float *b, int N, int C, float eps)
+{
+    clpt_cpu_layernorm_forward(F(out), mean, rstd, CF(inp), w, b, N, C, eps);
+}
+static void act_layernorm_backward(clpt_act *dinp, float *dw, float *db, const clpt_act *dout,
+                                   const clpt_act *inp, const float *w, const float *mean,
+                                   const float *rstd, int N, int C)
+{
+    clpt_cpu_layernorm_backward(F(dinp), dw, db, CF(dout), CF(inp), w, mean, rstd, N, C);
+}
+static void act_matmul_forward(clpt_act *out, const clpt_act *inp, const float *w,
+                               const float *bias, int N, int IN, int OUT, float beta)
+{
+    clpt_cpu_matmul_forward(F(out), CF(inp), w, bias, N, IN, OUT, beta);
+}
+static void act_matmul_backward(clpt_act *dinp, float *dw, float *dbias, const clpt_act *dout,
+                                const clpt_act *inp, const float *w, int N, int IN, int OUT)
+{
+    clpt_cpu_matmul_backward(F(dinp), dw, dbias, CF(dout), CF(inp), w, N, IN, OUT);
+}
+static void act_attention_forward(clpt_act *out, float *lse, const clpt_act *qkv, int B, int T,
+                                  int C, int NH)
+{
+    clpt_cpu_attention_forward(F(out), lse, CF(qkv), B, T, C, NH);
+}
+static void act_attention_backward(clpt_act *dqkv, const clpt_act *dout, const clpt_act *qkv,
+                                   const clpt_act *out, const float *lse, int B, int T, int C,
+                                   int NH)
+{
+    clpt_cpu_attention_backward(F(dqkv), CF(dout), CF(qkv), CF(out), lse, B, T, C, NH);
+}
+static void act_gelu_forward(clpt_act *out, const clpt_act *inp, size_t n)
+{
+    clpt_cpu_gelu_forward(F(out), CF(inp), n);
+}
+static void act_gelu_backward(clpt_act *dinp, const clpt_act *inp, const clpt_act *dout, size_t n)
+{
+    clpt_cpu_gelu_backward(F(dinp), CF(inp), CF(dout), n);
+}
+static void act_classifier(float *losses, int *ranks, clpt_act *dinp, float *dwte,
+                           const clpt_act *inp, const float *wte, const int *targets, int N,
+                           int C, int V, float dscale)
+{
+    clpt_cpu_classifier(losses, ranks, F(dinp), dwte, CF(inp), wte, targets, N, C, V, dscale);
+}
+static void act_logits(float *out, const clpt_act *inp, const float *wte, int N, int C, int V)
+{
+    clpt_cpu_logits(out, CF(inp), wte, N, C, V);
+}
+
 static const clpt_backend cpu_backend = {
     .name = "cpu",
+    .act_bytes = 4,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .to_device = cpu_memcpy,
     .to_host = cpu_memcpy,
     .copy = cpu_memcpy,
     .sync = cpu_sync,
-    .encoder_forward = cpu_encoder_forward,
-    .encoder_backward = cpu_encoder_backward,
-    .layernorm_forward = cpu_layernorm_forward,
-    .layernorm_backward = cpu_layernorm_backward,
-    .matmul_forward = cpu_matmul_forward,
-    .matmul_backward = cpu_matmul_backward,
-    .attention_forward = cpu_attention_forward,
-    .attention_backward = cpu_attention_backward,
-    .gelu_forward = cpu_gelu_forward,
-    .gelu_backward = cpu_gelu_backward,
-    .classifier = cpu_classifier,
-    .logits = cpu_logits,
+    .act_to_host = act_to_host,
+    .act_to_device = act_to_device,
+    .act_zero = act_zero,
+    .encoder_forward = act_encoder_forward,
+    .encoder_backward = act_encoder_backward,
+    .layernorm_forward = act_layernorm_forward,
+    .layernorm_backward = act_layernorm_backward,
+    .matmul_forward = act_matmul_forward,
+    .matmul_backward = act_matmul_backward,
+    .attention_forward = act_attention_forward,
+    .attention_backward = act_attention_backward,
+    .gelu_forward = act_gelu_forward,
+    .gelu_backward = act_gelu_backward,
+    .classifier = act_classifier,
+    .logits = act_logits,
     .adamw = cpu_adamw,
     .fill = cpu_fill,
     .axpy = cpu_axpy,

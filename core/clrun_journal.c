@@ -158,11 +158,12 @@ static cJSON *device_json(const clpt_clrun *r)
     cJSON *d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "backend", be->name);
 #ifdef CLPT_WITH_CUDA
-    if (be != clpt_backend_cpu()) {
+    if (!strcmp(be->name, "cuda")) {
         char gpu[256];
         clpt_cuda_device_info(gpu, sizeof gpu, NULL, NULL, NULL);
         cJSON_AddStringToObject(d, "gpu", gpu);
-        cJSON_AddStringToObject(d, "gemm", clpt_cuda_gemm());
+        cJSON_AddStringToObject(d, "activations", be->act_bytes == 2 ? "bf16" : "fp32");
+        cJSON_AddStringToObject(d, "gemm", be->act_bytes == 2 ? "bf16" : clpt_cuda_gemm());
         cJSON_AddStringToObject(d, "attention", clpt_cuda_attn());
     }
 #endif

@@ -40,10 +40,11 @@ typedef struct {
 static const char *const preset_names[] = {
     "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "tiny", "mini", "small", NULL};
 static const char *const schedule_names[] = {"constant", "cosine", "linear", "wsd", NULL};
-static const char *const backend_names[] = {"cpu", "cuda", "auto", NULL};
+static const char *const backend_names[] = {"cpu", "cuda", "auto", "cpu-bf16", NULL};
 static const char *const progress_names[] = {"auto", "always", "never", NULL};
 const char *const clpt_cuda_gemm_names[] = {"default", "bf16", "bf16fast", "tf32", "fp32", NULL};
 const char *const clpt_cuda_attention_names[] = {"default", "mma", "flash", "wmma", "simt", NULL};
+const char *const clpt_cuda_activation_names[] = {"default", "fp32", "bf16", NULL};
 static const char *const bool_names[] = {"false", "true", NULL};
 
 #define AT(sec, key, field)                                                    \
@@ -162,7 +163,9 @@ static const key_def keys[] = {
      .help = "Also compute the rank of the true next token (the knowledge metric)."},
 
     {AT("runtime", "backend", runtime.backend), ENUM(backend_names), .def = "auto",
-     .help = "Compute backend; `auto` = cuda when built and a GPU is present, else cpu."},
+     .help = "Compute backend; `auto` = cuda when built and a GPU is present, else cpu. "
+             "`cpu-bf16` = cpu with activations stored in bf16, to see what that storage does "
+             "to a run (docs/ARCHITECTURE.md)."},
     {AT("runtime", "threads", runtime.threads), INT(0, 4096), .def = "0",
      .help = "CPU threads; 0 = all cores."},
     {AT("runtime", "progress", runtime.progress), ENUM(progress_names), .def = "auto",
@@ -175,6 +178,11 @@ static const key_def keys[] = {
      .def = "default",
      .help = "Attention kernels on the cuda backend: `mma`, `flash` (bf16 tensor cores), `wmma`, or "
              "`simt` (fp32); `default` = CLPT_CUDA_ATTN, else mma. Ignored on the CPU."},
+    {AT("runtime", "cuda_activations", runtime.cuda_activations), ENUM(clpt_cuda_activation_names),
+     .def = "default",
+     .help = "Activation storage on the cuda backend: `fp32`, or `bf16` (half the activation "
+             "memory, and every GEMM then takes bf16 operands whatever cuda_gemm says); "
+             "`default` = CLPT_CUDA_ACT, else fp32. Ignored on the CPU."},
 };
 
 #define NKEYS ((int)(sizeof keys / sizeof keys[0]))

@@ -20,8 +20,8 @@ enum { P_LN1W, P_LN1B, P_QKVW, P_QKVB, P_APW, P_APB, P_LN2W, P_LN2B,
        P_FCW, P_FCB, P_FPW, P_FPB, P_PER_LAYER };
 
 typedef struct layer_acts {
-    float *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *lse, *res2;
-    float *ln2, *ln2_mean, *ln2_rstd, *fch, *fch_gelu, *res3;
+    clpt_act *ln1, *qkv, *atty, *res2, *ln2, *fch, *fch_gelu, *res3;
+    float *ln1_mean, *ln1_rstd, *lse, *ln2_mean, *ln2_rstd;
 } layer_acts;
 
 struct clpt_model {
@@ -32,12 +32,14 @@ struct clpt_model {
     clpt_tensor *tensors;
     float *params, *grads, *m, *v;  /* device slabs */
     int64_t step;
-    /* activations, sized for act_bt = B*T rows */
-    size_t act_bt, act_floats;
-    float *acts;
+    /* activations, sized for act_bt = B*T rows: clpt_act tensors in one
+     * slab (the backend's element format), fp32 row statistics in another */
+    size_t act_bt, act_bytes;
+    void *acts;
+    float *stats;
     layer_acts *layers;
-    float *encoded, *lnf, *lnf_mean, *lnf_rstd, *losses;
-    float *dres, *dbig, *dmid, *dsmall;
+    clpt_act *encoded, *lnf, *dres, *dbig, *dmid, *dsmall;
+    float *lnf_mean, *lnf_rstd, *losses;
     int *tokens, *targets, *ranks;  /* device, act_bt each */
 };
 
@@ -133,12 +135,14 @@ nomem:
 static void free_acts(clpt_model *m)
 {
     if (m->acts) m->be->free(m->acts);
+    if (m->stats) m->be->free(m->stats);
     if (m->tokens) m->be->free(m->tokens);
     free(m->layers);
     m->acts = NULL;
+    m->stats = NULL;
     m->tokens = m->targets = m->ranks = NULL;
     m->layers = NULL;
-    m->act_bt = m->act_floats = 0;
+    m->act_bt = m->act_bytes = 0;
 }
 
 void clpt_model_free(clpt_model *m)
@@ -154,43 +158,67 @@ void clpt_model_free(clpt_model *m)
     free(m);
 }
 
-/* One activation slab for BT rows; carve it in a fixed order. */
+/* Activation tensors start on 64-byte boundaries (the GPU kernels load 16
+ * bytes at a time, and q/k/v slices sit inside the qkv rows). */
+#define ACT_ALIGN 64
+
+/* Carve the activation slab (base NULL: only measure it) and the stats slab
+ * in a fixed order; returns the activation slab's size in bytes. */
+static size_t carve_acts(clpt_model *m, char *base, float *stats, size_t BT)
+{
+    const clpt_model_config *c = &m->cfg;
+    size_t C = c->n_embd, L = c->n_layer, NH = c->n_head, eb = (size_t)m->be->act_bytes;
+    size_t off = 0, q = 0;
+#define ACT(n) (off = (off + ACT_ALIGN - 1) / ACT_ALIGN * ACT_ALIGN, off += (n) * eb, \
+                base ? (clpt_act *)(base + off - (n) * eb) : NULL)
+#define STAT(n) (q += (n), stats ? stats + q - (n) : NULL)
+    m->encoded = ACT(BT * C);
+    for (size_t l = 0; l < L; l++) {
+        layer_acts *a = &m->layers[l];
+        a->ln1 = ACT(BT * C); a->qkv = ACT(3 * BT * C); a->atty = ACT(BT * C);
+        a->res2 = ACT(BT * C); a->ln2 = ACT(BT * C);
+        a->fch = ACT(4 * BT * C); a->fch_gelu = ACT(4 * BT * C); a->res3 = ACT(BT * C);
+        a->ln1_mean = STAT(BT); a->ln1_rstd = STAT(BT); a->lse = STAT(NH * BT);
+        a->ln2_mean = STAT(BT); a->ln2_rstd = STAT(BT);
+    }
+    m->lnf = ACT(BT * C);
+    m->dres = ACT(BT * C); m->dbig = ACT(4 * BT * C); m->dmid = ACT(3 * BT * C);
+    m->dsmall = ACT(BT * C);
+    m->lnf_mean = STAT(BT); m->lnf_rstd = STAT(BT); m->losses = STAT(BT);
+#undef ACT
+#undef STAT
+    return off;
+}
+
+static size_t stat_floats(const clpt_model_config *c, size_t BT)
+{
+    return BT * ((size_t)c->n_layer * (4 + (size_t)c->n_head) + 3);
+}
+
+/* The activation slabs for BT rows. */
 static int ensure_acts(clpt_model *m, size_t BT)
 {
     if (BT <= m->act_bt) return 0;
     free_acts(m);
     const clpt_model_config *c = &m->cfg;
-    size_t C = c->n_embd, L = c->n_layer, NH = c->n_head;
-    size_t per_layer = BT * (C + 2 + 3 * C + C + NH + C + C + 2 + 4 * C + 4 * C + C);
-    size_t total = L * per_layer + BT * (C + C + 2 + 1) + BT * (C + 4 * C + 3 * C + C);
-    m->acts = m->be->alloc(total * sizeof(float));
-    m->tokens = m->be->alloc(3 * BT * sizeof(int));
-    m->layers = calloc(L, sizeof *m->layers);
-    if (!m->acts || !m->tokens || !m->layers) {
+    m->layers = calloc((size_t)c->n_layer, sizeof *m->layers);
+    size_t bytes = m->layers ? carve_acts(m, NULL, NULL, BT) : 0;
+    size_t nstat = stat_floats(c, BT);
+    if (m->layers) {
+        m->acts = m->be->alloc(bytes);
+        m->stats = m->be->alloc(nstat * sizeof(float));
+        m->tokens = m->be->alloc(3 * BT * sizeof(int));
+    }
+    if (!m->acts || !m->stats || !m->tokens || !m->layers) {
         free_acts(m);
         return clpt_err(CLPT_ENOMEM, "model: cannot allocate activations for %zu tokens (%.1f MB)",
-                        BT, total * 4.0 / 1e6);
+                        BT, (bytes + nstat * sizeof(float)) / 1e6);
     }
+    carve_acts(m, m->acts, m->stats, BT);
     m->targets = m->tokens + BT;
     m->ranks = m->tokens + 2 * BT;
-    float *p = m->acts;
-#define TAKE(n) (p += (n), p - (n))
-    m->encoded = TAKE(BT * C);
-    for (size_t l = 0; l < L; l++) {
-        layer_acts *a = &m->layers[l];
-        a->ln1 = TAKE(BT * C); a->ln1_mean = TAKE(BT); a->ln1_rstd = TAKE(BT);
-        a->qkv = TAKE(3 * BT * C); a->atty = TAKE(BT * C); a->lse = TAKE(NH * BT);
-        a->res2 = TAKE(BT * C); a->ln2 = TAKE(BT * C);
-        a->ln2_mean = TAKE(BT); a->ln2_rstd = TAKE(BT);
-        a->fch = TAKE(4 * BT * C); a->fch_gelu = TAKE(4 * BT * C); a->res3 = TAKE(BT * C);
-    }
-    m->lnf = TAKE(BT * C); m->lnf_mean = TAKE(BT); m->lnf_rstd = TAKE(BT);
-    m->losses = TAKE(BT);
-    m->dres = TAKE(BT * C); m->dbig = TAKE(4 * BT * C); m->dmid = TAKE(3 * BT * C);
-    m->dsmall = TAKE(BT * C);
-#undef TAKE
     m->act_bt = BT;
-    m->act_floats = total;
+    m->act_bytes = bytes + nstat * sizeof(float);
     return 0;
 }
 
@@ -221,7 +249,7 @@ int64_t clpt_model_step(const clpt_model *m) { return m->step; }
 void clpt_model_set_step(clpt_model *m, int64_t step) { m->step = step; }
 size_t clpt_model_activation_bytes(const clpt_model *m)
 {
-    return m->act_floats * sizeof(float) + 3 * m->act_bt * sizeof(int);
+    return m->act_bytes + 3 * m->act_bt * sizeof(int);
 }
 
 void clpt_model_get_params(clpt_model *m, float *host)
@@ -301,18 +329,19 @@ static void body_forward(clpt_model *m, int B, int T)
     int C = m->cfg.n_embd, NH = m->cfg.n_head, N = B * T;
     float eps = m->cfg.ln_eps;
     be->encoder_forward(m->encoded, m->tokens, WTE(m), WPE(m), B, T, C);
-    const float *x = m->encoded;
+    const clpt_act *x = m->encoded;
+    size_t row_bytes = (size_t)N * C * be->act_bytes;
     for (int l = 0; l < m->cfg.n_layer; l++) {
         layer_acts *a = &m->layers[l];
         be->layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, P(m, l, P_LN1W), P(m, l, P_LN1B), N, C, eps);
         be->matmul_forward(a->qkv, a->ln1, P(m, l, P_QKVW), P(m, l, P_QKVB), N, C, 3 * C, 0.0f);
         be->attention_forward(a->atty, a->lse, a->qkv, B, T, C, NH);
-        be->copy(a->res2, x, (size_t)N * C * sizeof(float));
+        be->copy(a->res2, x, row_bytes);
         be->matmul_forward(a->res2, a->atty, P(m, l, P_APW), P(m, l, P_APB), N, C, C, 1.0f);
         be->layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, P(m, l, P_LN2W), P(m, l, P_LN2B), N, C, eps);
         be->matmul_forward(a->fch, a->ln2, P(m, l, P_FCW), P(m, l, P_FCB), N, C, 4 * C, 0.0f);
         be->gelu_forward(a->fch_gelu, a->fch, (size_t)N * 4 * C);
-        be->copy(a->res3, a->res2, (size_t)N * C * sizeof(float));
+        be->copy(a->res3, a->res2, row_bytes);
         be->matmul_forward(a->res3, a->fch_gelu, P(m, l, P_FPW), P(m, l, P_FPB), N, 4 * C, C, 1.0f);
         x = a->res3;
     }
@@ -373,13 +402,13 @@ static void body_backward(clpt_model *m, int B, int T)
 {
     const clpt_backend *be = m->be;
     int C = m->cfg.n_embd, NH = m->cfg.n_head, N = B * T, L = m->cfg.n_layer;
-    const float *xL = m->layers[L - 1].res3;
-    be->fill(m->dres, 0.0f, (size_t)N * C);
+    const clpt_act *xL = m->layers[L - 1].res3;
+    be->act_zero(m->dres, (size_t)N * C);
     be->layernorm_backward(m->dres, GLNF(m, 0), GLNF(m, 1), m->dsmall, xL, LNF(m, 0),
                            m->lnf_mean, m->lnf_rstd, N, C);
     for (int l = L - 1; l >= 0; l--) {
         layer_acts *a = &m->layers[l];
-        const float *x = l ? m->layers[l - 1].res3 : m->encoded;
+        const clpt_act *x = l ? m->layers[l - 1].res3 : m->encoded;
         /* MLP: res3 = res2 + gelu(ln2 Wfc) Wp */
         be->matmul_backward(m->dbig, G(m, l, P_FPW), G(m, l, P_FPB), m->dres, a->fch_gelu,
                             P(m, l, P_FPW), N, 4 * C, C);

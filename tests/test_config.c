@@ -223,6 +223,9 @@ static void test_overrides(void)
     /* on the CPU backend they are accepted and change nothing */
     CHECK(clpt_config_set_arg(&c, "runtime.backend=cpu", "cli") == 0);
     CHECK(clpt_backend_from_config(&c) == clpt_backend_cpu());
+    CHECK(clpt_config_set_arg(&c, "runtime.backend=cpu-bf16", "cli") == 0);
+    CHECK(c.runtime.backend == CLPT_RUN_CPU_BF16);
+    CHECK(clpt_backend_from_config(&c) == clpt_backend_cpu_bf16());
 }
 
 static void test_numbers(void)

@@ -5,7 +5,9 @@
  * them; a checkpoint written from the GPU model and read back on the CPU
  * (and the other way); the same run twice gives the same bits. In fp32
  * GEMM mode the bounds are far tighter, which separates kernel bugs from
- * bf16 rounding. The strategies on the GPU are test_cuda_strategies.c.
+ * bf16 rounding. The same steps run with activations stored in bf16,
+ * against the same fp32 CPU reference and the issue's bounds. The
+ * strategies on the GPU are test_cuda_strategies.c.
  * Skipped (77) without a GPU. */
 #define _POSIX_C_SOURCE 200809L
 #ifdef CLPT_WITH_CUDA
@@ -57,7 +59,7 @@ static void make_batch(int *x, int *y, int B, int T, int V)
 /* fp32 GEMMs with fp32 attention: tight bounds */
 static int strict(const char *mode)
 {
-    return !strcmp(mode, "fp32") && !strcmp(clpt_cuda_attn(), "simt");
+    return !strcmp(mode, "fp32") && !strcmp(clpt_cuda_attn(), "simt") && gpu->act_bytes == 4;
 }
 
 /* ---- one step: loss, gradients, per-token outputs ------------------------------------ */
@@ -81,8 +83,8 @@ static void test_step(const clpt_model_config *cfg, const char *mode, int B, int
     CHECK(clpt_model_forward_backward(p.c, x, y, B, T, 1.0f, &lc) == 0);
     CHECK(clpt_model_forward_backward(p.g, x, y, B, T, 1.0f, &lg) == 0);
     double rel = fabs(lg - lc) / fabs(lc), ltol = strict(mode) ? 1e-4 : 1e-2;
-    printf("  step %s/%s C=%d T=%d: loss cpu %.6f cuda %.6f rel %.2e\n", mode, clpt_cuda_attn(),
-           cfg->n_embd, T, lc, lg, rel);
+    printf("  step %s/%s act=%s C=%d T=%d: loss cpu %.6f cuda %.6f rel %.2e\n", mode, clpt_cuda_attn(),
+           gpu->act_bytes == 2 ? "bf16" : "fp32", cfg->n_embd, T, lc, lg, rel);
     CHECK_MSG(rel <= ltol, "training loss (%s): rel %.3e > %.1e", mode, rel, ltol);
 
     /* gradients, tensor by tensor */
@@ -327,7 +329,23 @@ int main(void)
     test_step(&wide, "bf16", 2, 128);
     test_training(&wide, "bf16", 2, 128);
     test_repeatable(&wide, 4, 128);
-    clpt_cuda_set_attn("mma");
+
+    /* activations stored in bf16 (every GEMM bf16), against the fp32 CPU */
+    CHECK(clpt_cuda_set_activations("bf16") == 0);
+    gpu = clpt_backend_cuda();
+    CHECK(gpu->act_bytes == 2);
+    CHECK(clpt_cuda_set_attn("simt") == 0); /* head size 16 runs on fp32 copies */
+    test_step(&small, "bf16", 4, 64);
+    CHECK(clpt_cuda_set_attn("mma") == 0);
+    test_step(&wide, "bf16", 2, 128);
+    test_training(&wide, "bf16", 2, 128);
+    CHECK(clpt_cuda_set_attn("flash") == 0);
+    test_step(&wide, "bf16", 2, 128);
+    CHECK(clpt_cuda_set_attn("mma") == 0);
+    test_checkpoint(&small);
+    test_repeatable(&wide, 4, 128);
+    CHECK(clpt_cuda_set_activations("fp32") == 0);
+    gpu = clpt_backend_cuda();
     clpt_cuda_set_gemm("bf16");
     CHECK_DONE();
 }

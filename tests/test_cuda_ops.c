@@ -30,8 +30,27 @@ static void test_memory(void)
     gpu->free(d);
     gpu->free(e);
     free(h);
-    free(x);
     free(back);
+
+    /* activations: the device rounds to its format exactly as the reference
+     * does (ties to even, NaN, infinities, signed zero), and act_zero zeroes */
+    x[0] = NAN; x[1] = INFINITY; x[2] = -INFINITY; x[3] = -0.0f;
+    x[4] = 1.0f + 0x1p-8f; x[5] = 1.0f + 3 * 0x1p-8f; x[6] = 1e-40f; x[7] = 3.4e38f;
+    clpt_act *ra = act_new(cpu, x, n), *ga = act_new(gpu, x, n);
+    float *want = act_get(cpu, ra, n), *got = act_get(gpu, ga, n);
+    size_t diff = 0;
+    for (size_t i = 0; i < n; i++) diff += memcmp(&want[i], &got[i], 4) != 0 && !(isnan(want[i]) && isnan(got[i]));
+    CHECK_MSG(diff == 0, "act_to_device/act_to_host: %zu of %zu values differ from the reference", diff, n);
+    CHECK(isnan(got[0]) && got[1] == INFINITY && got[2] == -INFINITY && signbit(got[3]));
+    gpu->act_zero(ga, n);
+    free(got);
+    got = act_get(gpu, ga, n);
+    zero = 1;
+    for (size_t i = 0; i < n; i++) zero &= got[i] == 0.0f && !signbit(got[i]);
+    CHECK_MSG(zero, "act_zero");
+    cpu->free(ra);
+    gpu->free(ga);
+    free(want); free(got); free(x);
 }
 
 /* ---- encoder ------------------------------------------------------------------- */
@@ -41,23 +60,22 @@ static void test_encoder(int B, int T, int C, int V)
     size_t BT = (size_t)B * T;
     int *tok = host_tokens(BT, V);
     float *wte = host_normal((size_t)V * C, 1.0), *wpe = host_normal((size_t)T * C, 1.0);
-    float *out = malloc(BT * C * sizeof(float));
+    clpt_act *out = act_new(cpu, NULL, BT * C);
     cpu->encoder_forward(out, tok, wte, wpe, B, T, C);
     int *dtok = dev_upload(tok, BT * sizeof(int));
     float *dwte_p = dev_upload(wte, (size_t)V * C * 4), *dwpe_p = dev_upload(wpe, (size_t)T * C * 4);
-    float *dout = gpu->alloc(BT * C * 4);
-    dev_poison(dout, BT * C);
+    clpt_act *dout = act_new(gpu, NULL, BT * C);
     gpu->encoder_forward(dout, dtok, dwte_p, dwpe_p, B, T, C);
-    float *got = dev_download(dout, BT * C);
-    compare_f32("encoder_forward out", got, out, BT * C, 1e-6);
-    free(got);
+    float *got = act_get(gpu, dout, BT * C), *want = act_get(cpu, out, BT * C);
+    compare_f32("encoder_forward out", got, want, BT * C, act_tol(1e-6));
+    free(got); free(want);
 
     /* backward accumulates; few tokens, so rows collide on the same wte row */
     float *g = host_normal(BT * C, 1.0), *gw = host_normal((size_t)V * C, 1.0);
     float *gp = host_normal((size_t)T * C, 1.0);
-    float *dg = dev_upload(g, BT * C * 4), *dgw = dev_upload(gw, (size_t)V * C * 4);
-    float *dgp = dev_upload(gp, (size_t)T * C * 4);
-    cpu->encoder_backward(gw, gp, g, tok, B, T, C);
+    clpt_act *cg = act_new(cpu, g, BT * C), *dg = act_new(gpu, g, BT * C);
+    float *dgw = dev_upload(gw, (size_t)V * C * 4), *dgp = dev_upload(gp, (size_t)T * C * 4);
+    cpu->encoder_backward(gw, gp, cg, tok, B, T, C);
     gpu->encoder_backward(dgw, dgp, dg, dtok, B, T, C);
     got = dev_download(dgw, (size_t)V * C);
     compare_f32("encoder_backward dwte", got, gw, (size_t)V * C, 1e-5);
@@ -67,7 +85,8 @@ static void test_encoder(int B, int T, int C, int V)
     free(got);
     gpu->free(dtok); gpu->free(dwte_p); gpu->free(dwpe_p); gpu->free(dout);
     gpu->free(dg); gpu->free(dgw); gpu->free(dgp);
-    free(tok); free(wte); free(wpe); free(out); free(g); free(gw); free(gp);
+    cpu->free(out); cpu->free(cg);
+    free(tok); free(wte); free(wpe); free(g); free(gw); free(gp);
 }
 
 /* ---- layernorm ------------------------------------------------------------------ */
@@ -78,37 +97,43 @@ static void test_layernorm(int N, int C)
     char what[96];
     float *x = host_normal(n, 2.0), *w = host_normal(C, 1.0), *b = host_normal(C, 1.0);
     for (size_t i = 0; i < n; i++) x[i] += 0.5f; /* a non-zero mean */
-    float *out = malloc(n * 4), *mean = malloc(N * 4), *rstd = malloc(N * 4);
-    cpu->layernorm_forward(out, mean, rstd, x, w, b, N, C, 1e-5f);
-    float *dx = dev_upload(x, n * 4), *dw = dev_upload(w, C * 4), *db = dev_upload(b, C * 4);
-    float *dout = gpu->alloc(n * 4), *dmean = gpu->alloc(N * 4), *drstd = gpu->alloc(N * 4);
-    dev_poison(dout, n); dev_poison(dmean, N); dev_poison(drstd, N);
+    float *mean = malloc(N * 4), *rstd = malloc(N * 4);
+    clpt_act *cx = act_new(cpu, x, n), *out = act_new(cpu, NULL, n);
+    cpu->layernorm_forward(out, mean, rstd, cx, w, b, N, C, 1e-5f);
+    float *dw = dev_upload(w, C * 4), *db = dev_upload(b, C * 4);
+    clpt_act *dx = act_new(gpu, x, n), *dout = act_new(gpu, NULL, n);
+    float *dmean = gpu->alloc(N * 4), *drstd = gpu->alloc(N * 4);
+    dev_poison(dmean, N); dev_poison(drstd, N);
     gpu->layernorm_forward(dout, dmean, drstd, dx, dw, db, N, C, 1e-5f);
-    float *g1 = dev_download(dout, n), *g2 = dev_download(dmean, N), *g3 = dev_download(drstd, N);
+    float *g1 = act_get(gpu, dout, n), *g2 = dev_download(dmean, N), *g3 = dev_download(drstd, N);
+    float *w1 = act_get(cpu, out, n);
     snprintf(what, sizeof what, "layernorm_forward out N=%d C=%d", N, C);
-    compare_f32(what, g1, out, n, 1e-5);
+    compare_f32(what, g1, w1, n, act_tol(1e-5));
     compare_f32("layernorm_forward mean", g2, mean, N, 1e-5);
     compare_f32("layernorm_forward rstd", g3, rstd, N, 1e-5);
-    free(g1); free(g2); free(g3);
+    free(g1); free(g2); free(g3); free(w1);
 
     /* backward: dinp, dw, db all accumulate */
     float *go = host_normal(n, 1.0), *gin = host_normal(n, 1.0);
     float *gw = host_normal(C, 1.0), *gb = host_normal(C, 1.0);
-    float *dgo = dev_upload(go, n * 4), *dgin = dev_upload(gin, n * 4);
+    clpt_act *cgo = act_new(cpu, go, n), *cgin = act_new(cpu, gin, n);
+    clpt_act *dgo = act_new(gpu, go, n), *dgin = act_new(gpu, gin, n);
     float *dgw = dev_upload(gw, C * 4), *dgb = dev_upload(gb, C * 4);
-    cpu->layernorm_backward(gin, gw, gb, go, x, w, mean, rstd, N, C);
+    cpu->layernorm_backward(cgin, gw, gb, cgo, cx, w, mean, rstd, N, C);
     gpu->layernorm_backward(dgin, dgw, dgb, dgo, dx, dw, dmean, drstd, N, C);
-    g1 = dev_download(dgin, n); g2 = dev_download(dgw, C); g3 = dev_download(dgb, C);
+    g1 = act_get(gpu, dgin, n); g2 = dev_download(dgw, C); g3 = dev_download(dgb, C);
+    w1 = act_get(cpu, cgin, n);
     snprintf(what, sizeof what, "layernorm_backward dinp N=%d C=%d", N, C);
     /* C = 1: x - mean is 0, so the added gradient is rounding noise times
      * rstd = 1/sqrt(eps), about 300; only its size can be checked */
-    compare_f32(what, g1, gin, n, C == 1 ? 1e-4 : 1e-5);
+    compare_f32(what, g1, w1, n, act_tol(C == 1 ? 1e-4 : 1e-5));
     compare_f32("layernorm_backward dw", g2, gw, C, 1e-5);
     compare_f32("layernorm_backward db", g3, gb, C, 1e-5);
-    free(g1); free(g2); free(g3);
+    free(g1); free(g2); free(g3); free(w1);
     gpu->free(dx); gpu->free(dw); gpu->free(db); gpu->free(dout); gpu->free(dmean);
     gpu->free(drstd); gpu->free(dgo); gpu->free(dgin); gpu->free(dgw); gpu->free(dgb);
-    free(x); free(w); free(b); free(out); free(mean); free(rstd);
+    cpu->free(cx); cpu->free(out); cpu->free(cgo); cpu->free(cgin);
+    free(x); free(w); free(b); free(mean); free(rstd);
     free(go); free(gin); free(gw); free(gb);
 }
 
@@ -120,30 +145,31 @@ static void test_matmul(const char *mode, int N, int IN, int OUT, int with_bias,
     char what[128];
     size_t nx = (size_t)N * IN, nw = (size_t)IN * OUT, no = (size_t)N * OUT;
     float *x = host_normal(nx, 1.0), *w = host_normal(nw, 0.1), *bias = host_normal(OUT, 1.0);
-    float *out = host_normal(no, 1.0);
-    float *dx = dev_upload(x, nx * 4), *dw = dev_upload(w, nw * 4), *dbias = dev_upload(bias, OUT * 4);
-    float *dout = dev_upload(out, no * 4);
-    if (beta == 0.0f) dev_poison(dout, no); /* must not be read */
-    cpu->matmul_forward(out, x, w, with_bias ? bias : NULL, N, IN, OUT, beta);
+    float *o0 = host_normal(no, 1.0);
+    clpt_act *cx = act_new(cpu, x, nx), *dx = act_new(gpu, x, nx);
+    /* beta = 0: out must not be read */
+    clpt_act *cout = act_new(cpu, o0, no), *dout = act_new(gpu, beta == 0.0f ? NULL : o0, no);
+    float *dw = dev_upload(w, nw * 4), *dbias = dev_upload(bias, OUT * 4);
+    cpu->matmul_forward(cout, cx, w, with_bias ? bias : NULL, N, IN, OUT, beta);
     gpu->matmul_forward(dout, dx, dw, with_bias ? dbias : NULL, N, IN, OUT, beta);
-    float *got = dev_download(dout, no);
+    float *got = act_get(gpu, dout, no), *want = act_get(cpu, cout, no);
     snprintf(what, sizeof what, "matmul_forward %s lt=%d %dx%dx%d bias=%d beta=%g", mode,
              clpt_cuda_lt(), N, IN, OUT, with_bias, beta);
-    compare_f32(what, got, out, no, tol);
-    free(got);
+    compare_f32(what, got, want, no, tol);
+    free(got); free(want);
 
     /* backward: dinp overwritten, dw and dbias accumulate */
     float *g = host_normal(no, 1.0), *gw = host_normal(nw, 1.0), *gb = host_normal(OUT, 1.0);
-    float *gin = malloc(nx * 4);
-    float *dg = dev_upload(g, no * 4), *dgw = dev_upload(gw, nw * 4), *dgb = dev_upload(gb, OUT * 4);
-    float *dgin = gpu->alloc(nx * 4);
-    dev_poison(dgin, nx);
-    cpu->matmul_backward(gin, gw, with_bias ? gb : NULL, g, x, w, N, IN, OUT);
+    clpt_act *cg = act_new(cpu, g, no), *dg = act_new(gpu, g, no);
+    clpt_act *cgin = act_new(cpu, NULL, nx), *dgin = act_new(gpu, NULL, nx);
+    float *dgw = dev_upload(gw, nw * 4), *dgb = dev_upload(gb, OUT * 4);
+    cpu->matmul_backward(cgin, gw, with_bias ? gb : NULL, cg, cx, w, N, IN, OUT);
     gpu->matmul_backward(dgin, dgw, with_bias ? dgb : NULL, dg, dx, dw, N, IN, OUT);
     snprintf(what, sizeof what, "matmul_backward %s %dx%dx%d dinp", mode, N, IN, OUT);
-    got = dev_download(dgin, nx);
-    compare_f32(what, got, gin, nx, tol);
-    free(got);
+    got = act_get(gpu, dgin, nx);
+    want = act_get(cpu, cgin, nx);
+    compare_f32(what, got, want, nx, tol);
+    free(got); free(want);
     snprintf(what, sizeof what, "matmul_backward %s %dx%dx%d dw", mode, N, IN, OUT);
     got = dev_download(dgw, nw);
     compare_f32(what, got, gw, nw, tol);
@@ -153,7 +179,8 @@ static void test_matmul(const char *mode, int N, int IN, int OUT, int with_bias,
     free(got);
     gpu->free(dx); gpu->free(dw); gpu->free(dbias); gpu->free(dout);
     gpu->free(dg); gpu->free(dgw); gpu->free(dgb); gpu->free(dgin);
-    free(x); free(w); free(bias); free(out); free(g); free(gw); free(gb); free(gin);
+    cpu->free(cx); cpu->free(cout); cpu->free(cg); cpu->free(cgin);
+    free(x); free(w); free(bias); free(o0); free(g); free(gw); free(gb);
 }
 
 /* A parameter changed by any writing op must not be served from a stale
@@ -163,12 +190,13 @@ static void test_shadow_refresh(const char *mode)
     int N = 19, IN = 40, OUT = 24;
     size_t nx = (size_t)N * IN, nw = (size_t)IN * OUT, no = (size_t)N * OUT;
     float *x = host_normal(nx, 1.0), *w = host_normal(nw, 0.1), *w2 = host_normal(nw, 0.1);
-    float *out = malloc(no * 4), *m = host_normal(nw, 0.1), *v = host_normal(nw, 0.1);
+    float *m = host_normal(nw, 0.1), *v = host_normal(nw, 0.1);
     for (size_t i = 0; i < nw; i++) v[i] = v[i] * v[i];
     /* w lives at an offset inside a larger "slab", as model parameters do */
     float *slab = gpu->alloc((nw + 7) * 4), *dw = slab + 7;
-    float *dx = dev_upload(x, nx * 4), *dw2 = dev_upload(w2, nw * 4), *dout = gpu->alloc(no * 4);
-    float *dm = dev_upload(m, nw * 4), *dv = dev_upload(v, nw * 4);
+    clpt_act *cx = act_new(cpu, x, nx), *dx = act_new(gpu, x, nx);
+    clpt_act *out = act_new(cpu, NULL, no), *dout = act_new(gpu, NULL, no);
+    float *dw2 = dev_upload(w2, nw * 4), *dm = dev_upload(m, nw * 4), *dv = dev_upload(v, nw * 4);
     const char *how[] = {"to_device", "copy", "axpy", "scale", "fill", "mul_acc", "sq_acc", "adamw"};
     gpu->to_device(dw, w, nw * 4);
     for (int k = 0; k < 8; k++) {
@@ -186,16 +214,17 @@ static void test_shadow_refresh(const char *mode)
                 gpu->adamw(dw, dw2, dm, dv, nw, 0.1f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.5f, 0.3f, 1.0f);
                 break;
         }
-        cpu->matmul_forward(out, x, w, NULL, N, IN, OUT, 0.0f);
+        cpu->matmul_forward(out, cx, w, NULL, N, IN, OUT, 0.0f);
         gpu->matmul_forward(dout, dx, dw, NULL, N, IN, OUT, 0.0f);
-        float *got = dev_download(dout, no);
+        float *got = act_get(gpu, dout, no), *want = act_get(cpu, out, no);
         char what[96];
         snprintf(what, sizeof what, "shadow refresh after %s (%s)", how[k], mode);
-        compare_f32(what, got, out, no, gemm_tol(mode));
-        free(got);
+        compare_f32(what, got, want, no, gemm_tol(mode));
+        free(got); free(want);
     }
     gpu->free(slab); gpu->free(dx); gpu->free(dw2); gpu->free(dout); gpu->free(dm); gpu->free(dv);
-    free(x); free(w); free(w2); free(out); free(m); free(v);
+    cpu->free(cx); cpu->free(out);
+    free(x); free(w); free(w2); free(m); free(v);
 }
 
 /* ---- attention ---------------------------------------------------------------------- */
@@ -207,34 +236,37 @@ static void test_attention(int B, int T, int C, int NH)
 {
     size_t nqkv = (size_t)B * T * 3 * C, no = (size_t)B * T * C, nl = (size_t)B * NH * T;
     char what[128];
-    float *qkv = host_normal(nqkv, 1.0), *out = malloc(no * 4), *lse = malloc(nl * 4);
-    cpu->attention_forward(out, lse, qkv, B, T, C, NH);
-    float *dqkv = dev_upload(qkv, nqkv * 4), *dout = gpu->alloc(no * 4), *dlse = gpu->alloc(nl * 4);
-    dev_poison(dout, no);
+    float *qkv = host_normal(nqkv, 1.0), *lse = malloc(nl * 4);
+    clpt_act *cqkv = act_new(cpu, qkv, nqkv), *out = act_new(cpu, NULL, no);
+    cpu->attention_forward(out, lse, cqkv, B, T, C, NH);
+    clpt_act *dqkv = act_new(gpu, qkv, nqkv), *dout = act_new(gpu, NULL, no);
+    float *dlse = gpu->alloc(nl * 4);
     dev_poison(dlse, nl);
     gpu->attention_forward(dout, dlse, dqkv, B, T, C, NH);
-    float *g1 = dev_download(dout, no), *g2 = dev_download(dlse, nl);
+    float *g1 = act_get(gpu, dout, no), *g2 = dev_download(dlse, nl), *w1 = act_get(cpu, out, no);
     snprintf(what, sizeof what, "attention_forward %s out B=%d T=%d C=%d NH=%d", clpt_cuda_attn(),
              B, T, C, NH);
-    compare_f32(what, g1, out, no, att_tol_out);
+    compare_f32(what, g1, w1, no, act_tol(att_tol_out));
     snprintf(what, sizeof what, "attention_forward %s lse B=%d T=%d C=%d NH=%d", clpt_cuda_attn(),
              B, T, C, NH);
     compare_f32(what, g2, lse, nl, att_tol_lse);
-    free(g1); free(g2);
+    free(g1); free(g2); free(w1);
 
     /* backward overwrites all of dqkv: q, k and v parts */
-    float *g = host_normal(no, 1.0), *gq = malloc(nqkv * 4);
-    float *dg = dev_upload(g, no * 4), *dgq = gpu->alloc(nqkv * 4);
-    dev_poison(dgq, nqkv);
-    cpu->attention_backward(gq, g, qkv, out, lse, B, T, C, NH);
+    float *g = host_normal(no, 1.0);
+    clpt_act *cg = act_new(cpu, g, no), *cgq = act_new(cpu, NULL, nqkv);
+    clpt_act *dg = act_new(gpu, g, no), *dgq = act_new(gpu, NULL, nqkv);
+    cpu->attention_backward(cgq, cg, cqkv, out, lse, B, T, C, NH);
     gpu->attention_backward(dgq, dg, dqkv, dout, dlse, B, T, C, NH);
-    g1 = dev_download(dgq, nqkv);
+    g1 = act_get(gpu, dgq, nqkv);
+    w1 = act_get(cpu, cgq, nqkv);
     snprintf(what, sizeof what, "attention_backward %s dqkv B=%d T=%d C=%d NH=%d",
              clpt_cuda_attn(), B, T, C, NH);
-    compare_f32(what, g1, gq, nqkv, att_tol_d);
-    free(g1);
+    compare_f32(what, g1, w1, nqkv, act_tol(att_tol_d));
+    free(g1); free(w1);
     gpu->free(dqkv); gpu->free(dout); gpu->free(dlse); gpu->free(dg); gpu->free(dgq);
-    free(qkv); free(out); free(lse); free(g); free(gq);
+    cpu->free(cqkv); cpu->free(out); cpu->free(cg); cpu->free(cgq);
+    free(qkv); free(lse); free(g);
 }
 
 /* `flash` runs `mma`'s arithmetic in the same order on the same bf16
@@ -243,19 +275,18 @@ static void test_flash_equals_mma(int B, int T, int C, int NH)
 {
     size_t nqkv = (size_t)B * T * 3 * C, no = (size_t)B * T * C, nl = (size_t)B * NH * T;
     float *qkv = host_normal(nqkv, 1.0), *g = host_normal(no, 1.0);
-    float *dqkv = dev_upload(qkv, nqkv * 4), *dg = dev_upload(g, no * 4);
+    clpt_act *dqkv = act_new(gpu, qkv, nqkv), *dg = act_new(gpu, g, no);
     float *res[2][3];
     for (int k = 0; k < 2; k++) {
         CHECK(clpt_cuda_set_attn(k ? "flash" : "mma") == 0);
-        float *out = gpu->alloc(no * 4), *lse = gpu->alloc(nl * 4), *d = gpu->alloc(nqkv * 4);
-        dev_poison(out, no);
+        clpt_act *out = act_new(gpu, NULL, no), *d = act_new(gpu, NULL, nqkv);
+        float *lse = gpu->alloc(nl * 4);
         dev_poison(lse, nl);
-        dev_poison(d, nqkv);
         gpu->attention_forward(out, lse, dqkv, B, T, C, NH);
         gpu->attention_backward(d, dg, dqkv, out, lse, B, T, C, NH);
-        res[k][0] = dev_download(out, no);
+        res[k][0] = act_get(gpu, out, no);
         res[k][1] = dev_download(lse, nl);
-        res[k][2] = dev_download(d, nqkv);
+        res[k][2] = act_get(gpu, d, nqkv);
         gpu->free(out); gpu->free(lse); gpu->free(d);
     }
     const char *what[3] = {"out", "lse", "dqkv"};
@@ -264,7 +295,8 @@ static void test_flash_equals_mma(int B, int T, int C, int NH)
         size_t diff = 0;
         for (size_t j = 0; j < n[i]; j++) diff += memcmp(&res[0][i][j], &res[1][i][j], 4) != 0;
         if (diff || getenv("CLPT_TEST_VERBOSE"))
-            printf("  flash vs mma %s B=%d T=%d C=%d: %zu of %zu differ\n", what[i], B, T, C, diff, n[i]);
+            printf("  flash vs mma %s B=%d T=%d C=%d act=%d bytes: %zu of %zu differ\n", what[i], B, T,
+                   C, gpu->act_bytes, diff, n[i]);
         CHECK_MSG(diff == 0, "flash and mma attention differ in %zu %s values", diff, what[i]);
         free(res[0][i]);
         free(res[1][i]);
@@ -277,23 +309,33 @@ static void test_flash_equals_mma(int B, int T, int C, int NH)
 
 static void test_gelu(size_t n)
 {
-    float *x = host_normal(n, 3.0), *out = malloc(n * 4), *g = host_normal(n, 1.0);
+    float *x = host_normal(n, 3.0), *g = host_normal(n, 1.0);
     x[0] = 30.0f; x[1] = -30.0f; x[2] = 0.0f; /* saturated tails and the origin */
-    float *gin = malloc(n * 4);
-    cpu->gelu_forward(out, x, n);
-    cpu->gelu_backward(gin, x, g, n);
-    float *dx = dev_upload(x, n * 4), *dout = gpu->alloc(n * 4), *dg = dev_upload(g, n * 4);
-    dev_poison(dout, n);
+    clpt_act *cx = act_new(cpu, x, n), *out = act_new(cpu, NULL, n), *cg = act_new(cpu, g, n);
+    clpt_act *dx = act_new(gpu, x, n), *dout = act_new(gpu, NULL, n), *dg = act_new(gpu, g, n);
+    cpu->gelu_forward(out, cx, n);
     gpu->gelu_forward(dout, dx, n);
-    float *got = dev_download(dout, n);
-    compare_f32("gelu_forward", got, out, n, 1e-6);
-    free(got);
+    float *got = act_get(gpu, dout, n), *want = act_get(cpu, out, n);
+    compare_f32("gelu_forward", got, want, n, act_tol(1e-6));
+    free(got); free(want);
+    cpu->gelu_backward(cg, cx, cg, n);
     gpu->gelu_backward(dg, dx, dg, n); /* in place, as the model calls it */
-    got = dev_download(dg, n);
-    compare_f32("gelu_backward (in place)", got, gin, n, 1e-6);
-    free(got);
+    got = act_get(gpu, dg, n);
+    want = act_get(cpu, cg, n);
+    compare_f32("gelu_backward (in place)", got, want, n, act_tol(1e-6));
+    free(got); free(want);
+    /* an odd count at an odd offset: the element-wise path, not 16-byte vectors */
+    size_t m = n - 8;
+    const size_t eb = (size_t)gpu->act_bytes;
+    gpu->gelu_forward((clpt_act *)((char *)dout + eb), (const clpt_act *)((const char *)dx + eb), m);
+    cpu->gelu_forward((clpt_act *)((char *)out + eb), (const clpt_act *)((const char *)cx + eb), m);
+    got = act_get(gpu, dout, n);
+    want = act_get(cpu, out, n);
+    compare_f32("gelu_forward (unaligned)", got, want, n, act_tol(1e-6));
+    free(got); free(want);
     gpu->free(dx); gpu->free(dout); gpu->free(dg);
-    free(x); free(out); free(g); free(gin);
+    cpu->free(cx); cpu->free(out); cpu->free(cg);
+    free(x); free(g);
 }
 
 /* ---- classifier and logits --------------------------------------------------------- */
@@ -308,16 +350,17 @@ static void test_classifier(const char *mode, int N, int C, int V, int train)
     int *tgt = host_tokens(N, V);
     /* dwte accumulates: start it at about a third of the gradient's norm
      * (which is near sqrt(C/N)), so a lost start and a wrong gradient both show */
-    float *loss = malloc(N * 4), *dinp = malloc(nx * 4);
+    float *loss = malloc(N * 4);
     float *dwte = host_normal(nw, 0.3 / sqrt((double)N * V));
     int *rank = malloc(N * sizeof(int));
     float dscale = 1.0f / N;
-    float *dx = dev_upload(x, nx * 4), *dw = dev_upload(wte, nw * 4), *ddwte = dev_upload(dwte, nw * 4);
+    clpt_act *cx = act_new(cpu, x, nx), *cdinp = act_new(cpu, NULL, nx);
+    clpt_act *dx = act_new(gpu, x, nx), *ddinp = act_new(gpu, NULL, nx);
+    float *dw = dev_upload(wte, nw * 4), *ddwte = dev_upload(dwte, nw * 4);
     int *dtgt = dev_upload(tgt, N * sizeof(int)), *drank = gpu->alloc(N * sizeof(int));
-    float *dloss = gpu->alloc(N * 4), *ddinp = gpu->alloc(nx * 4);
+    float *dloss = gpu->alloc(N * 4);
     dev_poison(dloss, N);
-    dev_poison(ddinp, nx);
-    cpu->classifier(loss, train ? NULL : rank, train ? dinp : NULL, train ? dwte : NULL, x, wte,
+    cpu->classifier(loss, train ? NULL : rank, train ? cdinp : NULL, train ? dwte : NULL, cx, wte,
                     tgt, N, C, V, train ? dscale : 0.0f);
     gpu->classifier(dloss, train ? NULL : drank, train ? ddinp : NULL, train ? ddwte : NULL, dx,
                     dw, dtgt, N, C, V, train ? dscale : 0.0f);
@@ -326,10 +369,11 @@ static void test_classifier(const char *mode, int N, int C, int V, int train)
     compare_f32(what, got, loss, N, tol / 4);
     free(got);
     if (train) {
-        got = dev_download(ddinp, nx);
+        float *want = act_get(cpu, cdinp, nx);
+        got = act_get(gpu, ddinp, nx);
         snprintf(what, sizeof what, "classifier %s dinp N=%d V=%d", mode, N, V);
-        compare_f32(what, got, dinp, nx, tol);
-        free(got);
+        compare_f32(what, got, want, nx, tol);
+        free(got); free(want);
         got = dev_download(ddwte, nw);
         snprintf(what, sizeof what, "classifier %s dwte N=%d V=%d", mode, N, V);
         compare_f32(what, got, dwte, nw, tol);
@@ -352,7 +396,7 @@ static void test_classifier(const char *mode, int N, int C, int V, int train)
     }
     /* logits: the same GEMM without the fusion */
     float *lg = malloc((size_t)N * V * 4), *dlg = gpu->alloc((size_t)N * V * 4);
-    cpu->logits(lg, x, wte, N, C, V);
+    cpu->logits(lg, cx, wte, N, C, V);
     dev_poison(dlg, (size_t)N * V);
     gpu->logits(dlg, dx, dw, N, C, V);
     got = dev_download(dlg, (size_t)N * V);
@@ -361,7 +405,8 @@ static void test_classifier(const char *mode, int N, int C, int V, int train)
     free(got);
     gpu->free(dx); gpu->free(dw); gpu->free(ddwte); gpu->free(dtgt); gpu->free(drank);
     gpu->free(dloss); gpu->free(ddinp); gpu->free(dlg);
-    free(x); free(wte); free(tgt); free(loss); free(dinp); free(dwte); free(rank); free(lg);
+    cpu->free(cx); cpu->free(cdinp);
+    free(x); free(wte); free(tgt); free(loss); free(dwte); free(rank); free(lg);
 }
 
 /* ---- AdamW and the vector algebra --------------------------------------------------------- */
@@ -427,7 +472,7 @@ static void test_vector(size_t n)
 static void test_error_path(void)
 {
     int B = 1, T = 4, C = 320, NH = 2; /* head size 160 > 128 */
-    float *qkv = gpu->alloc((size_t)B * T * 3 * C * 4), *out = gpu->alloc((size_t)B * T * C * 4);
+    clpt_act *qkv = act_new(gpu, NULL, (size_t)B * T * 3 * C), *out = act_new(gpu, NULL, (size_t)B * T * C);
     float *lse = gpu->alloc((size_t)B * NH * T * 4);
     CHECK(clpt_cuda_status() == 0);
     gpu->attention_forward(out, lse, qkv, B, T, C, NH);
@@ -443,31 +488,25 @@ static void check_status(const char *after)
     clpt_cuda_clear_status();
 }
 
-int main(void)
+/* Every layer op for the activation format of the current pair (cpu, gpu).
+ * With bf16 activations every GEMM takes bf16 operands whatever the GEMM
+ * mode, so only "bf16" is run there. */
+static void test_layer_ops(void)
 {
-    cpu = clpt_backend_cpu();
-    gpu = clpt_backend_cuda();
-    if (!gpu) SKIP_TEST("no GPU: %s", clpt_errmsg());
-    char name[256];
-    int sms, ccM, ccm;
-    clpt_cuda_device_info(name, sizeof name, &sms, &ccM, &ccm);
-    printf("device %s, %d SMs, compute %d.%d\n", name, sms, ccM, ccm);
-    seed_rng();
-
-    test_memory();
+    int bf = gpu->act_bytes == 2;
+    printf("activations %s\n", bf ? "bf16 (against cpu-bf16)" : "fp32 (against cpu)");
     test_encoder(3, 17, 40, 7);
     test_encoder(2, 64, 768, 50257);
     test_layernorm(37, 70);
     test_layernorm(1, 1);
     test_layernorm(300, 768);
     test_gelu(100003);
-    test_adamw(100003);
-    test_vector(1000003);
-    check_status("the elementwise ops");
+    check_status("the element-wise layer ops");
 
     /* head sizes 4, 16, 32, 64, 80, 128 (lanes per row 1, 1, 2, 4, 8, 8);
      * T = 1, T below, at and above the 64-row block and 32-row tile */
     CHECK(clpt_cuda_set_attn("simt") == 0);
+    att_tol_out = 1e-5, att_tol_lse = 1e-5, att_tol_d = 1e-4;
     test_attention(1, 1, 8, 2);
     test_attention(1, 1, 64, 1);
     test_attention(3, 5, 12, 3);
@@ -499,7 +538,7 @@ int main(void)
     check_status("attention");
 
     const char *modes[] = {"fp32", "tf32", "bf16fast", "bf16"};
-    for (int k = 0; k < 4; k++) {
+    for (int k = bf ? 3 : 0; k < 4; k++) {
         const char *mode = modes[k];
         CHECK(clpt_cuda_set_gemm(mode) == 0);
         printf("GEMM mode %s\n", mode);
@@ -523,7 +562,38 @@ int main(void)
     }
     clpt_cuda_set_gemm("bf16");
     clpt_cuda_set_lt(1);
+}
+
+int main(void)
+{
+    cpu = clpt_backend_cpu();
+    gpu = clpt_backend_cuda();
+    if (!gpu) SKIP_TEST("no GPU: %s", clpt_errmsg());
+    char name[256];
+    int sms, ccM, ccm;
+    clpt_cuda_device_info(name, sizeof name, &sms, &ccM, &ccm);
+    printf("device %s, %d SMs, compute %d.%d\n", name, sms, ccM, ccm);
+    seed_rng();
+
+    CHECK(clpt_cuda_set_activations("fp32") == 0);
+    gpu = clpt_backend_cuda();
+    CHECK(gpu->act_bytes == 4);
+    test_memory();
+    test_adamw(100003);
+    test_vector(1000003);
+    check_status("memory and the vector ops");
+    test_layer_ops();
     test_error_path();
+
+    /* the same ops with activations stored in bf16 */
+    CHECK(clpt_cuda_set_activations("bf16") == 0);
+    cpu = clpt_backend_cpu_bf16();
+    gpu = clpt_backend_cuda();
+    CHECK(gpu->act_bytes == 2 && cpu->act_bytes == 2);
+    test_memory();
+    test_layer_ops();
+    test_error_path();
+    CHECK(clpt_cuda_set_activations("fp32") == 0);
     CHECK_DONE();
 }
 

@@ -16,6 +16,9 @@
 #include "clpt.h"
 #include "rng.h"
 
+/* the reference and the device backend under test, with the same
+ * activation format (cpu and cuda, or cpu-bf16 and cuda with bf16
+ * activations) */
 static const clpt_backend *cpu, *gpu;
 static clpt_rng rng;
 
@@ -61,6 +64,45 @@ static inline float *dev_download(const float *d, size_t n)
 
 /* fill a device output with NaN, so an element the op never writes shows */
 static inline void dev_poison(float *d, size_t n) { gpu->fill(d, NAN, n); }
+
+/* An activation buffer of n elements on backend be holding h, rounded to
+ * be's activation format (h NULL: NaN everywhere, so an element an op never
+ * writes shows). */
+static inline clpt_act *act_new(const clpt_backend *be, const float *h, size_t n)
+{
+    clpt_act *a = be->alloc((n ? n : 1) * (size_t)be->act_bytes);
+    float *nan = NULL;
+    if (!h) {
+        nan = malloc((n ? n : 1) * sizeof *nan);
+        for (size_t i = 0; i < n; i++) nan[i] = NAN;
+        h = nan;
+    }
+    if (a) be->act_to_device(a, h, n);
+    free(nan);
+    return a;
+}
+
+/* the n elements of activation buffer a as floats (malloc'd) */
+static inline float *act_get(const clpt_backend *be, const clpt_act *a, size_t n)
+{
+    float *h = malloc((n ? n : 1) * sizeof *h);
+    be->act_to_host(h, a, n);
+    return h;
+}
+
+/* h rounded to the activation format under test, in place */
+static inline void act_round(float *h, size_t n)
+{
+    clpt_act *a = act_new(cpu, h, n);
+    cpu->act_to_host(h, a, n);
+    cpu->free(a);
+}
+
+/* A tolerance for outputs stored as activations: with bf16 storage, the
+ * device and the reference may round an element to neighbouring bf16
+ * values (2^-8 relative apart) when their fp32 results differ in the last
+ * bits. */
+static inline double act_tol(double tol) { return gpu->act_bytes == 2 && tol < 4e-3 ? 4e-3 : tol; }
 
 /* ||got - want|| / ||want|| (want = 0 gives the absolute norm), and the
  * largest |got - want|; NaN anywhere fails. */

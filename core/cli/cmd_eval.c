@@ -20,7 +20,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: clpt eval --model DIR --data SPEC [--domain NAME] [--split test|valid|train]\n"
             "                 [--seq-len T] [--batch B] [--max-tokens N] [--rank] [--json]\n"
-            "                 [--backend cpu|cuda|auto] [--threads N] [--no-verify]\n\n"
+            "                 [--backend cpu|cpu-bf16|cuda|auto] [--threads N] [--no-verify]\n\n"
             "Perplexity of a Hugging Face-layout checkpoint over non-overlapping windows of\n"
             "T tokens (default: the model's context): ppl = exp(sum NLL / tokens).\n"
             "SPEC is a .bin shard, a comma-separated list of shards, or a prepared corpus\n"

@@ -112,8 +112,8 @@ __global__ void __launch_bounds__(ATT_ROWS * R)
 /* ---- backward --------------------------------------------------------------------- */
 
 /* D (B,NH,T) = rowsum(dO * O) per head */
-__global__ void k_attn_D(float *D, const float *dout, const float *out, int B, int T, int C,
-                         int NH, int hd)
+template <typename A>
+__global__ void k_attn_D(float *D, const A *dout, const A *out, int B, int T, int C, int NH, int hd)
 {
     size_t n = (size_t)B * NH * T;
     for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x; idx < n;
@@ -122,7 +122,7 @@ __global__ void k_attn_D(float *D, const float *dout, const float *out, int B, i
         int t = (int)(idx % T), b = (int)(bh / NH), h = (int)(bh % NH);
         size_t off = ((size_t)b * T + t) * C + (size_t)h * hd;
         float s = 0.0f;
-        for (int d = 0; d < hd; d++) s += dout[off + d] * out[off + d];
+        for (int d = 0; d < hd; d++) s += cu_ld(dout[off + d]) * cu_ld(out[off + d]);
         D[idx] = s;
     }
 }
@@ -289,14 +289,14 @@ static void launch_bwd(float *dqkv, const float *dout, const float *qkv, const f
     CU_LAUNCHED("k_attn_dkv");
 }
 
-void cu_attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH)
+static void attention_forward_f32(float *out, float *lse, const float *qkv, int B, int T, int C,
+                                  int NH)
 {
-    if (check_shape(B, C, NH, "attention_forward")) return;
-    if (g_cu.attn == CU_ATTN_FLASH && cu_attention_mma_ok(out, qkv, qkv, C, NH)) {
+    if (g_cu.attn == CU_ATTN_FLASH && cu_attention_mma_ok(out, qkv, qkv, C, NH, 4)) {
         cu_attention_forward_flash(out, lse, qkv, B, T, C, NH);
         return;
     }
-    if (g_cu.attn >= CU_ATTN_MMA && cu_attention_mma_ok(out, qkv, qkv, C, NH)) {
+    if (g_cu.attn >= CU_ATTN_MMA && cu_attention_mma_ok(out, qkv, qkv, C, NH, 4)) {
         cu_attention_forward_mma(out, lse, qkv, B, T, C, NH);
         return;
     }
@@ -312,20 +312,15 @@ void cu_attention_forward(float *out, float *lse, const float *qkv, int B, int T
     }
 }
 
-void cu_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
-                           const float *lse, int B, int T, int C, int NH)
+/* after D is computed */
+static void attention_backward_f32(float *dqkv, const float *dout, const float *qkv, const float *lse,
+                                   const float *D, int B, int T, int C, int NH)
 {
-    if (check_shape(B, C, NH, "attention_backward")) return;
-    size_t n = (size_t)B * NH * T;
-    float *D = (float *)cu_scratch(CU_SLOT_ATT, n * sizeof(float));
-    if (!D) return;
-    k_attn_D<<<cu_grid(n, 256), 256, 0, g_cu.stream>>>(D, dout, out, B, T, C, NH, C / NH);
-    if (CU_LAUNCHED("k_attn_D")) return;
-    if (g_cu.attn == CU_ATTN_FLASH && cu_attention_mma_ok(dqkv, dout, qkv, C, NH)) {
+    if (g_cu.attn == CU_ATTN_FLASH && cu_attention_mma_ok(dqkv, dout, qkv, C, NH, 4)) {
         cu_attention_backward_flash(dqkv, dout, qkv, lse, D, B, T, C, NH);
         return;
     }
-    if (g_cu.attn >= CU_ATTN_MMA && cu_attention_mma_ok(dqkv, dout, qkv, C, NH)) {
+    if (g_cu.attn >= CU_ATTN_MMA && cu_attention_mma_ok(dqkv, dout, qkv, C, NH, 4)) {
         cu_attention_backward_mma(dqkv, dout, qkv, lse, D, B, T, C, NH);
         return;
     }
@@ -339,4 +334,80 @@ void cu_attention_backward(float *dqkv, const float *dout, const float *qkv, con
     case 4: launch_bwd<4>(dqkv, dout, qkv, lse, D, B, T, C, NH); break;
     default: launch_bwd<8>(dqkv, dout, qkv, lse, D, B, T, C, NH); break;
     }
+}
+
+/* bf16 activations: the mma and flash kernels read and write them directly;
+ * simt and wmma (other head sizes, or asked for) run on fp32 copies */
+static float *widened(int slot, const bf16 *src, size_t n)
+{
+    float *f = (float *)cu_scratch(slot, n * sizeof(float));
+    return f && !cu_from_bf16(f, src, n) ? f : NULL;
+}
+
+template <>
+void cu_attention_forward<float>(clpt_act *out, float *lse, const clpt_act *qkv, int B, int T, int C,
+                                 int NH)
+{
+    if (check_shape(B, C, NH, "attention_forward")) return;
+    attention_forward_f32((float *)out, lse, (const float *)qkv, B, T, C, NH);
+}
+
+template <>
+void cu_attention_forward<bf16>(clpt_act *out_, float *lse, const clpt_act *qkv_, int B, int T, int C,
+                                int NH)
+{
+    bf16 *out = (bf16 *)out_;
+    const bf16 *qkv = (const bf16 *)qkv_;
+    if (check_shape(B, C, NH, "attention_forward")) return;
+    if (g_cu.attn >= CU_ATTN_MMA && cu_attention_mma_ok(out, qkv, qkv, C, NH, 2)) {
+        if (g_cu.attn == CU_ATTN_FLASH) cu_attention_forward_flash(out, lse, qkv, B, T, C, NH);
+        else cu_attention_forward_mma(out, lse, qkv, B, T, C, NH);
+        return;
+    }
+    size_t n = (size_t)B * T * C;
+    float *q32 = widened(CU_SLOT_WIDE_A, qkv, 3 * n);
+    float *o32 = q32 ? (float *)cu_scratch(CU_SLOT_WIDE_B, n * sizeof(float)) : NULL;
+    if (!o32) return;
+    attention_forward_f32(o32, lse, q32, B, T, C, NH);
+    cu_to_bf16(out, o32, n);
+}
+
+template <>
+void cu_attention_backward<float>(clpt_act *dqkv_, const clpt_act *dout_, const clpt_act *qkv_,
+                                  const clpt_act *out_, const float *lse, int B, int T, int C, int NH)
+{
+    float *dqkv = (float *)dqkv_;
+    const float *dout = (const float *)dout_, *qkv = (const float *)qkv_, *out = (const float *)out_;
+    if (check_shape(B, C, NH, "attention_backward")) return;
+    size_t n = (size_t)B * NH * T;
+    float *D = (float *)cu_scratch(CU_SLOT_ATT, n * sizeof(float));
+    if (!D) return;
+    k_attn_D<float><<<cu_grid(n, 256), 256, 0, g_cu.stream>>>(D, dout, out, B, T, C, NH, C / NH);
+    if (CU_LAUNCHED("k_attn_D")) return;
+    attention_backward_f32(dqkv, dout, qkv, lse, D, B, T, C, NH);
+}
+
+template <>
+void cu_attention_backward<bf16>(clpt_act *dqkv_, const clpt_act *dout_, const clpt_act *qkv_,
+                                 const clpt_act *out_, const float *lse, int B, int T, int C, int NH)
+{
+    bf16 *dqkv = (bf16 *)dqkv_;
+    const bf16 *dout = (const bf16 *)dout_, *qkv = (const bf16 *)qkv_, *out = (const bf16 *)out_;
+    if (check_shape(B, C, NH, "attention_backward")) return;
+    size_t n = (size_t)B * NH * T, nc = (size_t)B * T * C;
+    float *D = (float *)cu_scratch(CU_SLOT_ATT, n * sizeof(float));
+    if (!D) return;
+    k_attn_D<bf16><<<cu_grid(n, 256), 256, 0, g_cu.stream>>>(D, dout, out, B, T, C, NH, C / NH);
+    if (CU_LAUNCHED("k_attn_D")) return;
+    if (g_cu.attn >= CU_ATTN_MMA && cu_attention_mma_ok(dqkv, dout, qkv, C, NH, 2)) {
+        if (g_cu.attn == CU_ATTN_FLASH) cu_attention_backward_flash(dqkv, dout, qkv, lse, D, B, T, C, NH);
+        else cu_attention_backward_mma(dqkv, dout, qkv, lse, D, B, T, C, NH);
+        return;
+    }
+    float *q32 = widened(CU_SLOT_WIDE_A, qkv, 3 * nc);
+    float *g32 = q32 ? widened(CU_SLOT_WIDE_B, dout, nc) : NULL;
+    float *d32 = g32 ? (float *)cu_scratch(CU_SLOT_WIDE_C, 3 * nc * sizeof(float)) : NULL;
+    if (!d32) return;
+    attention_backward_f32(d32, g32, q32, lse, D, B, T, C, NH);
+    cu_to_bf16(dqkv, d32, 3 * nc);
 }

@@ -33,7 +33,6 @@
 #define THREADS (32 * WARPS)
 #define LDS 72 /* bf16 row stride of a shared tile */
 
-typedef __nv_bfloat16 bf16;
 
 static __device__ __forceinline__ void mma_bf16(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
 {
@@ -84,6 +83,34 @@ static __device__ __forceinline__ void load_tile(bf16 *dst, const float *src, si
         u.y = pack2(v.z * mul, v.w * mul);
         *(uint2 *)(dst + r * LDS + c) = u;
     }
+}
+
+/* the same from bf16 activations: 16 bytes are 8 elements; mul is 1 or
+ * 1/8, a power of two, so the result equals the fp32 path's on bf16 inputs */
+static __device__ __forceinline__ void load_tile(bf16 *dst, const bf16 *src, size_t stride, int r0, int T,
+                                                 float mul)
+{
+    for (int idx = threadIdx.x; idx < ROWS * HD / 8; idx += THREADS) {
+        int r = idx >> 3, c = (idx & 7) * 8, row = r0 + r;
+        uint4 u = make_uint4(0u, 0u, 0u, 0u);
+        if (row < T) u = *(const uint4 *)(src + (size_t)row * stride + c);
+        if (mul != 1.0f) {
+            uint32_t *w = (uint32_t *)&u;
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                float2 f = __bfloat1622float2(*(__nv_bfloat162 *)&w[i]);
+                w[i] = pack2(f.x * mul, f.y * mul);
+            }
+        }
+        *(uint4 *)(dst + r * LDS + c) = u;
+    }
+}
+
+/* two adjacent outputs (p 8-byte aligned for fp32, 4-byte for bf16) */
+static __device__ __forceinline__ void store2(float *p, float a, float b) { *(float2 *)p = make_float2(a, b); }
+static __device__ __forceinline__ void store2(bf16 *p, float a, float b)
+{
+    *(__nv_bfloat162 *)p = __floats2bfloat162_rn(a, b);
 }
 
 /* A fragments (4 k-steps over the 64 columns) of the warp's 16 rows of a tile */
@@ -141,15 +168,16 @@ static __device__ __forceinline__ void to_a(uint32_t a[4][4], const float x[8][4
 
 /* ---- forward ------------------------------------------------------------------------- */
 
+template <typename A>
 __global__ void __launch_bounds__(THREADS)
-    k_attn_fwd_mma(float *out, float *lse, const float *qkv, int T, int C, int NH)
+    k_attn_fwd_mma(A *out, float *lse, const A *qkv, int T, int C, int NH)
 {
     __shared__ __align__(16) bf16 Qs[ROWS * LDS], Ks[ROWS * LDS], Vs[ROWS * LDS];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     int q0 = (gridDim.x - 1 - blockIdx.x) * ROWS; /* the longest rows first */
     int bh = blockIdx.y, b = bh / NH, h = bh % NH;
     size_t C3 = 3 * (size_t)C;
-    const float *base = qkv + (size_t)b * T * C3 + (size_t)h * HD;
+    const A *base = qkv + (size_t)b * T * C3 + (size_t)h * HD;
     load_tile(Qs, base, C3, q0, T, 0.125f);
     __syncthreads();
     uint32_t qa[4][4];
@@ -220,12 +248,12 @@ __global__ void __launch_bounds__(THREADS)
         mul_ab_acc(o, pa, Vs); /* o += P v */
     }
     float i0 = 1.0f / l0, i1 = 1.0f / l1;
-    float *o0 = out + ((size_t)b * T + row0) * C + (size_t)h * HD + 2 * t;
-    float *o1 = o0 + 8 * (size_t)C;
+    A *o0 = out + ((size_t)b * T + row0) * C + (size_t)h * HD + 2 * t;
+    A *o1 = o0 + 8 * (size_t)C;
 #pragma unroll
     for (int n = 0; n < 8; n++) {
-        if (row0 < T) *(float2 *)(o0 + n * 8) = make_float2(o[n][0] * i0, o[n][1] * i0);
-        if (row1 < T) *(float2 *)(o1 + n * 8) = make_float2(o[n][2] * i1, o[n][3] * i1);
+        if (row0 < T) store2(o0 + n * 8, o[n][0] * i0, o[n][1] * i0);
+        if (row1 < T) store2(o1 + n * 8, o[n][2] * i1, o[n][3] * i1);
     }
     if (t == 0) {
         if (row0 < T) lse[(size_t)bh * T + row0] = m0 + logf(l0);
@@ -236,8 +264,9 @@ __global__ void __launch_bounds__(THREADS)
 /* ---- backward --------------------------------------------------------------------------- */
 
 /* dQ for 64 queries, over the keys j <= i */
+template <typename A>
 __global__ void __launch_bounds__(THREADS)
-    k_attn_dq_mma(float *dqkv, const float *dout, const float *qkv, const float *lse, const float *D, int T,
+    k_attn_dq_mma(A *dqkv, const A *dout, const A *qkv, const float *lse, const float *D, int T,
                   int C, int NH)
 {
     __shared__ __align__(16) bf16 Qs[ROWS * LDS], Gs[ROWS * LDS], Ks[ROWS * LDS], Vs[ROWS * LDS];
@@ -245,8 +274,8 @@ __global__ void __launch_bounds__(THREADS)
     int q0 = (gridDim.x - 1 - blockIdx.x) * ROWS;
     int bh = blockIdx.y, b = bh / NH, h = bh % NH;
     size_t C3 = 3 * (size_t)C;
-    const float *base = qkv + (size_t)b * T * C3 + (size_t)h * HD;
-    const float *go = dout + (size_t)b * T * C + (size_t)h * HD;
+    const A *base = qkv + (size_t)b * T * C3 + (size_t)h * HD;
+    const A *go = dout + (size_t)b * T * C + (size_t)h * HD;
     load_tile(Qs, base, C3, q0, T, 0.125f);
     load_tile(Gs, go, C, q0, T, 1.0f);
     __syncthreads();
@@ -280,18 +309,19 @@ __global__ void __launch_bounds__(THREADS)
         to_a(da, s);
         mul_ab_acc(dq, da, Ks); /* dQ += dS k */
     }
-    float *d0 = dqkv + ((size_t)b * T + row0) * C3 + (size_t)h * HD + 2 * t;
-    float *d1 = d0 + 8 * C3;
+    A *d0 = dqkv + ((size_t)b * T + row0) * C3 + (size_t)h * HD + 2 * t;
+    A *d1 = d0 + 8 * C3;
 #pragma unroll
     for (int n = 0; n < 8; n++) {
-        if (row0 < T) *(float2 *)(d0 + n * 8) = make_float2(dq[n][0] * 0.125f, dq[n][1] * 0.125f);
-        if (row1 < T) *(float2 *)(d1 + n * 8) = make_float2(dq[n][2] * 0.125f, dq[n][3] * 0.125f);
+        if (row0 < T) store2(d0 + n * 8, dq[n][0] * 0.125f, dq[n][1] * 0.125f);
+        if (row1 < T) store2(d1 + n * 8, dq[n][2] * 0.125f, dq[n][3] * 0.125f);
     }
 }
 
 /* dK, dV for 64 keys, over the queries i >= j */
+template <typename A>
 __global__ void __launch_bounds__(THREADS)
-    k_attn_dkv_mma(float *dqkv, const float *dout, const float *qkv, const float *lse, const float *D, int T,
+    k_attn_dkv_mma(A *dqkv, const A *dout, const A *qkv, const float *lse, const float *D, int T,
                    int C, int NH)
 {
     __shared__ __align__(16) bf16 Ks[ROWS * LDS], Vs[ROWS * LDS], Qs[ROWS * LDS], Gs[ROWS * LDS];
@@ -300,8 +330,8 @@ __global__ void __launch_bounds__(THREADS)
     int j0 = blockIdx.x * ROWS; /* the first keys have the most queries: they start first */
     int bh = blockIdx.y, b = bh / NH, h = bh % NH;
     size_t C3 = 3 * (size_t)C;
-    const float *base = qkv + (size_t)b * T * C3 + (size_t)h * HD;
-    const float *go = dout + (size_t)b * T * C + (size_t)h * HD;
+    const A *base = qkv + (size_t)b * T * C3 + (size_t)h * HD;
+    const A *go = dout + (size_t)b * T * C + (size_t)h * HD;
     load_tile(Ks, base + C, C3, j0, T, 1.0f);
     load_tile(Vs, base + 2 * (size_t)C, C3, j0, T, 1.0f);
     int key0 = j0 + warp * 16 + g, key1 = key0 + 8;
@@ -341,17 +371,17 @@ __global__ void __launch_bounds__(THREADS)
         to_a(pa, dpt);
         mul_ab_acc(dk, pa, Qs); /* dK += dS^T (q/8) */
     }
-    float *k0p = dqkv + ((size_t)b * T + key0) * C3 + C + (size_t)h * HD + 2 * t;
-    float *k1p = k0p + 8 * C3;
+    A *k0p = dqkv + ((size_t)b * T + key0) * C3 + C + (size_t)h * HD + 2 * t;
+    A *k1p = k0p + 8 * C3;
 #pragma unroll
     for (int n = 0; n < 8; n++) {
         if (key0 < T) {
-            *(float2 *)(k0p + n * 8) = make_float2(dk[n][0], dk[n][1]);
-            *(float2 *)(k0p + C + n * 8) = make_float2(dv[n][0], dv[n][1]);
+            store2(k0p + n * 8, dk[n][0], dk[n][1]);
+            store2(k0p + C + n * 8, dv[n][0], dv[n][1]);
         }
         if (key1 < T) {
-            *(float2 *)(k1p + n * 8) = make_float2(dk[n][2], dk[n][3]);
-            *(float2 *)(k1p + C + n * 8) = make_float2(dv[n][2], dv[n][3]);
+            store2(k1p + n * 8, dk[n][2], dk[n][3]);
+            store2(k1p + C + n * 8, dv[n][2], dv[n][3]);
         }
     }
 }
@@ -359,26 +389,28 @@ __global__ void __launch_bounds__(THREADS)
 /* ---- launch ------------------------------------------------------------------------- */
 
 /* 16-byte tile loads need 16-byte aligned rows; 8-byte stores likewise */
-int cu_attention_mma_ok(const void *a, const void *b, const void *c, int C, int NH)
+int cu_attention_mma_ok(const void *a, const void *b, const void *c, int C, int NH, int esize)
 {
-    return C / NH == HD && C % NH == 0 && C % 4 == 0 && (uintptr_t)a % 16 == 0 && (uintptr_t)b % 16 == 0 &&
-           (uintptr_t)c % 16 == 0;
+    return C / NH == HD && C % NH == 0 && (C * esize) % 16 == 0 && (uintptr_t)a % 16 == 0 &&
+           (uintptr_t)b % 16 == 0 && (uintptr_t)c % 16 == 0;
 }
 
-int cu_attention_forward_mma(float *out, float *lse, const float *qkv, int B, int T, int C, int NH)
+template <typename A>
+int cu_attention_forward_mma(A *out, float *lse, const A *qkv, int B, int T, int C, int NH)
 {
     dim3 grid((T + ROWS - 1) / ROWS, B * NH);
-    k_attn_fwd_mma<<<grid, THREADS, 0, g_cu.stream>>>(out, lse, qkv, T, C, NH);
+    k_attn_fwd_mma<A><<<grid, THREADS, 0, g_cu.stream>>>(out, lse, qkv, T, C, NH);
     return CU_LAUNCHED("k_attn_fwd_mma");
 }
 
-int cu_attention_backward_mma(float *dqkv, const float *dout, const float *qkv, const float *lse,
-                              const float *D, int B, int T, int C, int NH)
+template <typename A>
+int cu_attention_backward_mma(A *dqkv, const A *dout, const A *qkv, const float *lse, const float *D, int B,
+                              int T, int C, int NH)
 {
     dim3 grid((T + ROWS - 1) / ROWS, B * NH);
-    k_attn_dq_mma<<<grid, THREADS, 0, g_cu.stream>>>(dqkv, dout, qkv, lse, D, T, C, NH);
+    k_attn_dq_mma<A><<<grid, THREADS, 0, g_cu.stream>>>(dqkv, dout, qkv, lse, D, T, C, NH);
     if (CU_LAUNCHED("k_attn_dq_mma")) return CLPT_EIO;
-    k_attn_dkv_mma<<<grid, THREADS, 0, g_cu.stream>>>(dqkv, dout, qkv, lse, D, T, C, NH);
+    k_attn_dkv_mma<A><<<grid, THREADS, 0, g_cu.stream>>>(dqkv, dout, qkv, lse, D, T, C, NH);
     return CU_LAUNCHED("k_attn_dkv_mma");
 }
 
@@ -421,28 +453,38 @@ static __device__ __forceinline__ void async_tile(bf16 *dst, const bf16 *head, i
 
 /* qkv (B,T,3C) fp32 -> q*1/8, k, v as [B*NH][T][64] bf16; dout (B,T,C) ->
  * g likewise when given */
-__global__ void k_to_heads(bf16 *q, bf16 *k, bf16 *v, bf16 *g, const float *qkv, const float *dout, int B,
-                           int T, int C, int NH)
+static __device__ __forceinline__ float4 load4(const float *p) { return *(const float4 *)p; }
+static __device__ __forceinline__ float4 load4(const bf16 *p)
+{
+    uint2 u = *(const uint2 *)p;
+    float2 a = __bfloat1622float2(*(__nv_bfloat162 *)&u.x), b = __bfloat1622float2(*(__nv_bfloat162 *)&u.y);
+    return make_float4(a.x, a.y, b.x, b.y);
+}
+
+template <typename A>
+__global__ void k_to_heads(bf16 *q, bf16 *k, bf16 *v, bf16 *g, const A *qkv, const A *dout, int B, int T,
+                           int C, int NH)
 {
     size_t n4 = (size_t)B * T * C / 4; /* float4s per part */
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n4; i += (size_t)gridDim.x * blockDim.x) {
         size_t e = 4 * i, bt = e / C;
         int c = (int)(e % C), h = c / HD, d = c % HD, b = (int)(bt / T), t = (int)(bt % T);
         size_t o = (((size_t)b * NH + h) * T + t) * HD + d;
-        const float *src = qkv + bt * 3 * C + c;
-        float4 x = *(const float4 *)src, y = *(const float4 *)(src + C), z = *(const float4 *)(src + 2 * C);
+        const A *src = qkv + bt * 3 * C + c;
+        float4 x = load4(src), y = load4(src + C), z = load4(src + 2 * C);
         *(uint2 *)(q + o) = make_uint2(pack2(x.x * 0.125f, x.y * 0.125f), pack2(x.z * 0.125f, x.w * 0.125f));
         *(uint2 *)(k + o) = make_uint2(pack2(y.x, y.y), pack2(y.z, y.w));
         *(uint2 *)(v + o) = make_uint2(pack2(z.x, z.y), pack2(z.z, z.w));
         if (g) {
-            float4 w = *(const float4 *)(dout + bt * C + c);
+            float4 w = load4(dout + bt * C + c);
             *(uint2 *)(g + o) = make_uint2(pack2(w.x, w.y), pack2(w.z, w.w));
         }
     }
 }
 
+template <typename A>
 __global__ void __launch_bounds__(THREADS)
-    k_flash_fwd(float *out, float *lse, const bf16 *Q, const bf16 *K, const bf16 *V, int T, int C, int NH)
+    k_flash_fwd(A *out, float *lse, const bf16 *Q, const bf16 *K, const bf16 *V, int T, int C, int NH)
 {
     __shared__ __align__(128) bf16 Qs[TILE_ELEMS], Ks[2][TILE_ELEMS], Vs[2][TILE_ELEMS];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
@@ -526,12 +568,12 @@ __global__ void __launch_bounds__(THREADS)
         __syncthreads(); /* buffer `cur` is refilled by the next iteration's prefetch */
     }
     float i0 = 1.0f / l0, i1 = 1.0f / l1;
-    float *o0 = out + ((size_t)b * T + row0) * C + (size_t)h * HD + 2 * t;
-    float *o1 = o0 + 8 * (size_t)C;
+    A *o0 = out + ((size_t)b * T + row0) * C + (size_t)h * HD + 2 * t;
+    A *o1 = o0 + 8 * (size_t)C;
 #pragma unroll
     for (int n = 0; n < 8; n++) {
-        if (row0 < T) *(float2 *)(o0 + n * 8) = make_float2(o[n][0] * i0, o[n][1] * i0);
-        if (row1 < T) *(float2 *)(o1 + n * 8) = make_float2(o[n][2] * i1, o[n][3] * i1);
+        if (row0 < T) store2(o0 + n * 8, o[n][0] * i0, o[n][1] * i0);
+        if (row1 < T) store2(o1 + n * 8, o[n][2] * i1, o[n][3] * i1);
     }
     if (t == 0) {
         if (row0 < T) lse[(size_t)bh * T + row0] = m0 + logf(l0);
@@ -540,8 +582,9 @@ __global__ void __launch_bounds__(THREADS)
 }
 
 /* dQ for 64 queries over the keys j <= i; K, V tiles double-buffered */
+template <typename A>
 __global__ void __launch_bounds__(THREADS)
-    k_flash_dq(float *dqkv, const bf16 *Q, const bf16 *K, const bf16 *V, const bf16 *G, const float *lse,
+    k_flash_dq(A *dqkv, const bf16 *Q, const bf16 *K, const bf16 *V, const bf16 *G, const float *lse,
                const float *D, int T, int C, int NH)
 {
     extern __shared__ __align__(128) unsigned char fsm[];
@@ -594,18 +637,19 @@ __global__ void __launch_bounds__(THREADS)
         mul_ab_acc(dq, da, Kc);
         __syncthreads();
     }
-    float *d0 = dqkv + ((size_t)b * T + row0) * C3 + (size_t)h * HD + 2 * t;
-    float *d1 = d0 + 8 * C3;
+    A *d0 = dqkv + ((size_t)b * T + row0) * C3 + (size_t)h * HD + 2 * t;
+    A *d1 = d0 + 8 * C3;
 #pragma unroll
     for (int n = 0; n < 8; n++) {
-        if (row0 < T) *(float2 *)(d0 + n * 8) = make_float2(dq[n][0] * 0.125f, dq[n][1] * 0.125f);
-        if (row1 < T) *(float2 *)(d1 + n * 8) = make_float2(dq[n][2] * 0.125f, dq[n][3] * 0.125f);
+        if (row0 < T) store2(d0 + n * 8, dq[n][0] * 0.125f, dq[n][1] * 0.125f);
+        if (row1 < T) store2(d1 + n * 8, dq[n][2] * 0.125f, dq[n][3] * 0.125f);
     }
 }
 
 /* dK, dV for 64 keys over the queries i >= j; Q, dO tiles double-buffered */
+template <typename A>
 __global__ void __launch_bounds__(THREADS)
-    k_flash_dkv(float *dqkv, const bf16 *Q, const bf16 *K, const bf16 *V, const bf16 *G, const float *lse,
+    k_flash_dkv(A *dqkv, const bf16 *Q, const bf16 *K, const bf16 *V, const bf16 *G, const float *lse,
                 const float *D, int T, int C, int NH)
 {
     extern __shared__ __align__(128) unsigned char fsm[];
@@ -665,51 +709,54 @@ __global__ void __launch_bounds__(THREADS)
         mul_ab_acc(dk, pa, Qc);
         __syncthreads(); /* Ls, Ds and buffer `cur` are rewritten next */
     }
-    float *k0p = dqkv + ((size_t)b * T + key0) * C3 + C + (size_t)h * HD + 2 * t;
-    float *k1p = k0p + 8 * C3;
+    A *k0p = dqkv + ((size_t)b * T + key0) * C3 + C + (size_t)h * HD + 2 * t;
+    A *k1p = k0p + 8 * C3;
 #pragma unroll
     for (int n = 0; n < 8; n++) {
         if (key0 < T) {
-            *(float2 *)(k0p + n * 8) = make_float2(dk[n][0], dk[n][1]);
-            *(float2 *)(k0p + C + n * 8) = make_float2(dv[n][0], dv[n][1]);
+            store2(k0p + n * 8, dk[n][0], dk[n][1]);
+            store2(k0p + C + n * 8, dv[n][0], dv[n][1]);
         }
         if (key1 < T) {
-            *(float2 *)(k1p + n * 8) = make_float2(dk[n][2], dk[n][3]);
-            *(float2 *)(k1p + C + n * 8) = make_float2(dv[n][2], dv[n][3]);
+            store2(k1p + n * 8, dk[n][2], dk[n][3]);
+            store2(k1p + C + n * 8, dv[n][2], dv[n][3]);
         }
     }
 }
 
 /* the bf16 head-major copies: q, k, v (and g for backward) */
-static int to_heads(bf16 **q, bf16 **k, bf16 **v, bf16 **g, const float *qkv, const float *dout, int B, int T,
-                    int C, int NH)
+template <typename A>
+static int to_heads(bf16 **q, bf16 **k, bf16 **v, bf16 **g, const A *qkv, const A *dout, int B, int T, int C,
+                    int NH)
 {
     size_t part = (size_t)B * T * C;
     bf16 *p = (bf16 *)cu_scratch(CU_SLOT_HEADS, (dout ? 4 : 3) * part * sizeof(bf16));
     if (!p) return CLPT_ENOMEM;
     *q = p, *k = p + part, *v = p + 2 * part, *g = dout ? p + 3 * part : NULL;
     size_t n4 = part / 4;
-    k_to_heads<<<cu_grid(n4, 256), 256, 0, g_cu.stream>>>(*q, *k, *v, *g, qkv, dout, B, T, C, NH);
+    k_to_heads<A><<<cu_grid(n4, 256), 256, 0, g_cu.stream>>>(*q, *k, *v, *g, qkv, dout, B, T, C, NH);
     return CU_LAUNCHED("k_to_heads");
 }
 
-int cu_attention_forward_flash(float *out, float *lse, const float *qkv, int B, int T, int C, int NH)
+template <typename A>
+int cu_attention_forward_flash(A *out, float *lse, const A *qkv, int B, int T, int C, int NH)
 {
     bf16 *q, *k, *v, *g;
-    if (to_heads(&q, &k, &v, &g, qkv, NULL, B, T, C, NH)) return CLPT_EIO;
+    if (to_heads(&q, &k, &v, &g, qkv, (const A *)NULL, B, T, C, NH)) return CLPT_EIO;
     dim3 grid((T + ROWS - 1) / ROWS, B * NH);
-    k_flash_fwd<<<grid, THREADS, 0, g_cu.stream>>>(out, lse, q, k, v, T, C, NH);
+    k_flash_fwd<A><<<grid, THREADS, 0, g_cu.stream>>>(out, lse, q, k, v, T, C, NH);
     return CU_LAUNCHED("k_flash_fwd");
 }
 
-int cu_attention_backward_flash(float *dqkv, const float *dout, const float *qkv, const float *lse,
-                                const float *D, int B, int T, int C, int NH)
+template <typename A>
+int cu_attention_backward_flash(A *dqkv, const A *dout, const A *qkv, const float *lse, const float *D, int B,
+                                int T, int C, int NH)
 {
-    static int opted;
+    static int opted; /* once per instantiation */
     if (!opted) {
-        if (CU_CHECK(cudaFuncSetAttribute(k_flash_dq, cudaFuncAttributeMaxDynamicSharedMemorySize,
+        if (CU_CHECK(cudaFuncSetAttribute(k_flash_dq<A>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           FLASH_BWD_SMEM)) ||
-            CU_CHECK(cudaFuncSetAttribute(k_flash_dkv, cudaFuncAttributeMaxDynamicSharedMemorySize,
+            CU_CHECK(cudaFuncSetAttribute(k_flash_dkv<A>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           FLASH_BWD_SMEM)))
             return CLPT_EIO;
         opted = 1;
@@ -717,8 +764,18 @@ int cu_attention_backward_flash(float *dqkv, const float *dout, const float *qkv
     bf16 *q, *k, *v, *g;
     if (to_heads(&q, &k, &v, &g, qkv, dout, B, T, C, NH)) return CLPT_EIO;
     dim3 grid((T + ROWS - 1) / ROWS, B * NH);
-    k_flash_dq<<<grid, THREADS, FLASH_BWD_SMEM, g_cu.stream>>>(dqkv, q, k, v, g, lse, D, T, C, NH);
+    k_flash_dq<A><<<grid, THREADS, FLASH_BWD_SMEM, g_cu.stream>>>(dqkv, q, k, v, g, lse, D, T, C, NH);
     if (CU_LAUNCHED("k_flash_dq")) return CLPT_EIO;
-    k_flash_dkv<<<grid, THREADS, FLASH_BWD_SMEM, g_cu.stream>>>(dqkv, q, k, v, g, lse, D, T, C, NH);
+    k_flash_dkv<A><<<grid, THREADS, FLASH_BWD_SMEM, g_cu.stream>>>(dqkv, q, k, v, g, lse, D, T, C, NH);
     return CU_LAUNCHED("k_flash_dkv");
 }
+
+#define INSTANTIATE(A)                                                                                       \
+    template int cu_attention_forward_mma<A>(A *, float *, const A *, int, int, int, int);                  \
+    template int cu_attention_backward_mma<A>(A *, const A *, const A *, const float *, const float *, int, \
+                                              int, int, int);                                              \
+    template int cu_attention_forward_flash<A>(A *, float *, const A *, int, int, int, int);                \
+    template int cu_attention_backward_flash<A>(A *, const A *, const A *, const float *, const float *,    \
+                                                int, int, int, int);
+INSTANTIATE(float)
+INSTANTIATE(bf16)

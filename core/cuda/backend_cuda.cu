@@ -285,6 +285,17 @@ extern "C" int clpt_cuda_set_attn(const char *impl)
                     impl ? impl : "(null)");
 }
 extern "C" const char *clpt_cuda_attn(void) { return attn_names[g_cu.attn]; }
+static int act_bf16; /* the activation format clpt_backend_cuda() hands out */
+extern "C" int clpt_cuda_set_activations(const char *format)
+{
+    if (format && (!strcmp(format, "fp32") || !strcmp(format, "bf16"))) {
+        act_bf16 = !strcmp(format, "bf16");
+        return 0;
+    }
+    return clpt_err(CLPT_EINVAL, "cuda: unknown activation format '%s' (valid: fp32, bf16)",
+                    format ? format : "(null)");
+}
+extern "C" const char *clpt_cuda_activations(void) { return act_bf16 ? "bf16" : "fp32"; }
 extern "C" void clpt_cuda_set_lt(int on) { g_cu.use_lt = on != 0; }
 extern "C" int clpt_cuda_lt(void) { return g_cu.use_lt; }
 extern "C" int clpt_cuda_status(void) { return g_cu.status; }
@@ -323,7 +334,7 @@ extern "C" void clpt_cuda_device_info(char *name, size_t cap, int *sm_count, int
 
 /* ---- initialisation ---------------------------------------------------------------- */
 
-static clpt_backend cuda_backend;
+static clpt_backend cuda_backend, cuda_backend_bf16;
 
 /* Kernel faults surface only at the next synchronising call, so the status
  * waits for the stream first: what the caller is about to trust has run. */
@@ -333,28 +344,34 @@ static int be_status(void)
     return g_cu.status ? clpt_err(g_cu.status, "%s", g_cu.msg) : 0;
 }
 
-static void fill_vtable(clpt_backend *b)
+template <typename A> static void act_zero(clpt_act *x, size_t n) { cu_act_zero_bytes(x, n * sizeof(A)); }
+
+/* one vtable per activation format: the layer ops' instantiations for A */
+template <typename A> static void fill_vtable(clpt_backend *b)
 {
     b->name = "cuda";
+    b->act_bytes = (int)sizeof(A);
     b->alloc = be_alloc;
     b->free = be_free;
     b->to_device = be_to_device;
     b->to_host = be_to_host;
     b->copy = be_copy;
     b->sync = be_sync;
-    b->encoder_forward = cu_encoder_forward;
-    b->encoder_backward = cu_encoder_backward;
-    b->layernorm_forward = cu_layernorm_forward;
-    b->layernorm_backward = cu_layernorm_backward;
-    b->matmul_forward = cu_matmul_forward;
-    b->matmul_backward = cu_matmul_backward;
-    b->status = be_status;
-    b->attention_forward = cu_attention_forward;
-    b->attention_backward = cu_attention_backward;
-    b->gelu_forward = cu_gelu_forward;
-    b->gelu_backward = cu_gelu_backward;
-    b->classifier = cu_classifier;
-    b->logits = cu_logits;
+    b->act_to_host = cu_act_to_host<A>;
+    b->act_to_device = cu_act_to_device<A>;
+    b->act_zero = act_zero<A>;
+    b->encoder_forward = cu_encoder_forward<A>;
+    b->encoder_backward = cu_encoder_backward<A>;
+    b->layernorm_forward = cu_layernorm_forward<A>;
+    b->layernorm_backward = cu_layernorm_backward<A>;
+    b->matmul_forward = cu_matmul_forward<A>;
+    b->matmul_backward = cu_matmul_backward<A>;
+    b->attention_forward = cu_attention_forward<A>;
+    b->attention_backward = cu_attention_backward<A>;
+    b->gelu_forward = cu_gelu_forward<A>;
+    b->gelu_backward = cu_gelu_backward<A>;
+    b->classifier = cu_classifier<A>;
+    b->logits = cu_logits<A>;
     b->adamw = cu_adamw;
     b->fill = cu_fill;
     b->axpy = cu_axpy;
@@ -362,6 +379,7 @@ static void fill_vtable(clpt_backend *b)
     b->dot = cu_dot;
     b->mul_acc = cu_mul_acc;
     b->sq_acc = cu_sq_acc;
+    b->status = be_status;
 }
 
 /* the reason init failed, repeated to every later caller */
@@ -413,8 +431,7 @@ static int init_device(void)
 
 extern "C" const clpt_backend *clpt_backend_cuda(void)
 {
-    static int tried;
-    static const clpt_backend *result;
+    static int tried, ready;
     if (!tried) {
         tried = 1;
         g_cu.gemm_mode = CU_GEMM_BF16;
@@ -422,16 +439,22 @@ extern "C" const clpt_backend *clpt_backend_cuda(void)
         g_cu.attn = CU_ATTN_MMA;
         if (init_device() == 0) {
             const char *mode = getenv("CLPT_CUDA_GEMM"), *lt = getenv("CLPT_CUDA_LT");
-            const char *attn = getenv("CLPT_CUDA_ATTN");
+            const char *attn = getenv("CLPT_CUDA_ATTN"), *act = getenv("CLPT_CUDA_ACT");
             if (mode && *mode && clpt_cuda_set_gemm(mode))
                 fprintf(stderr, "clpt: %s; using bf16\n", clpt_errmsg());
             if (attn && *attn && clpt_cuda_set_attn(attn))
                 fprintf(stderr, "clpt: %s; using mma\n", clpt_errmsg());
+            if (act && *act && clpt_cuda_set_activations(act))
+                fprintf(stderr, "clpt: %s; using fp32\n", clpt_errmsg());
             if (lt && *lt) g_cu.use_lt = atoi(lt) != 0;
-            fill_vtable(&cuda_backend);
-            result = &cuda_backend;
+            fill_vtable<float>(&cuda_backend);
+            fill_vtable<bf16>(&cuda_backend_bf16);
+            ready = 1;
         }
     }
-    if (!result) clpt_err(CLPT_EUNSUP, "%s", init_reason);
-    return result;
+    if (!ready) {
+        clpt_err(CLPT_EUNSUP, "%s", init_reason);
+        return NULL;
+    }
+    return act_bf16 ? &cuda_backend_bf16 : &cuda_backend;
 }

@@ -6,8 +6,9 @@
  *   L (R,V) = x wte^T                          cuBLAS
  *   per row: loss, rank; G = dscale (softmax - onehot)   k_xent_rows
  *   dinp (R,C) = G wte;  dwte (V,C) += G^T x   cuBLAS
- * G is bf16 in bf16 GEMM mode (written once, read by both GEMMs), else L
- * itself; as cpu_classifier does. */
+ * G is bf16 with bf16 GEMM operands (written once, read by both GEMMs), else
+ * L itself, as cpu_classifier does. x and dinp are activations (fp32 or
+ * bf16); losses, logits and dwte are fp32. */
 #include <math.h>
 
 #include "cuda_common.cuh"
@@ -112,47 +113,61 @@ __global__ void __launch_bounds__(XENT_THREADS)
     }
 }
 
-void cu_classifier(float *losses, int *ranks, float *dinp, float *dwte, const float *inp,
+template <typename A>
+void cu_classifier(float *losses, int *ranks, clpt_act *dinp_, float *dwte, const clpt_act *inp_,
                    const float *wte, const int *targets, int N, int C, int V, float dscale)
 {
+    A *dinp = (A *)dinp_;
+    const A *inp = (const A *)inp_;
     /* Rows of the logits chunk are padded to Vp, a multiple of 64 entries, so
-     * every row starts 256-byte aligned. In bf16 mode the weights' shadow is
-     * padded too, with zero rows, so the GEMMs run over Vp (V = 50257 is odd)
-     * and the padded logits and gradients are exactly 0. */
-    int Vp = (V + 63) / 64 * 64, bf = g_cu.gemm_mode == CU_GEMM_BF16;
+     * every row starts 256-byte aligned. With bf16 operands the weights'
+     * shadow is padded too, with zero rows, so the GEMMs run over Vp (V =
+     * 50257 is odd) and the padded logits and gradients are exactly 0. */
+    int Vp = (V + 63) / 64 * 64, bf = cu_bf16_gemm<A>();
     size_t rows = CU_LOGITS_BYTES / ((size_t)Vp * sizeof(float));
     if (rows < 1) rows = 1;
     if (rows > (size_t)N) rows = N;
     float *L = (float *)cu_scratch(CU_SLOT_LOGITS, rows * Vp * sizeof(float));
-    /* in bf16 mode the gradient goes straight to bf16, the next GEMMs' operand */
-    __nv_bfloat16 *G = NULL;
-    if (L && dinp && bf) G = (__nv_bfloat16 *)cu_scratch(CU_SLOT_CONV_B, rows * Vp * sizeof *G);
+    /* with bf16 operands the gradient goes straight to bf16, the next GEMMs' operand */
+    bf16 *G = NULL;
+    if (L && dinp && bf) G = (bf16 *)cu_scratch(CU_SLOT_CONV_B, rows * Vp * sizeof *G);
     if (!L || (dinp && bf && !G)) return;
     cu_operand W;
-    const __nv_bfloat16 *Wp = bf ? cu_weight_bf16_padded(wte, (size_t)V * C, (size_t)Vp * C) : NULL;
+    const bf16 *Wp = bf ? cu_weight_bf16_padded(wte, (size_t)V * C, (size_t)Vp * C) : NULL;
     int Vg = Wp ? Vp : V; /* the GEMMs' vocabulary extent */
     if (Wp) {
         W.p = Wp;
         W.type = CUDA_R_16BF;
-    } else if (cu_operand_get(&W, wte, (size_t)V * C, 1, CU_SLOT_CONV_C)) {
+    } else if (cu_operand_get(&W, wte, (size_t)V * C, 1, CU_SLOT_CONV_C, bf)) {
         return;
     }
     cu_operand P = {G ? (const void *)G : (const void *)L, G ? CUDA_R_16BF : CUDA_R_32F};
     for (int r0 = 0; r0 < N; r0 += (int)rows) {
         int R = N - r0 < (int)rows ? N - r0 : (int)rows;
-        const float *x = inp + (size_t)r0 * C;
+        const A *x = inp + (size_t)r0 * C;
         cu_operand X;
-        if (cu_operand_get(&X, x, (size_t)R * C, 0, CU_SLOT_CONV_A)) return;
+        if (sizeof(A) == 2) {
+            X.p = x;
+            X.type = CUDA_R_16BF;
+        } else if (cu_operand_get(&X, (const float *)x, (size_t)R * C, 0, CU_SLOT_CONV_A, bf)) {
+            return;
+        }
         /* L^T (Vg,R) = wte (Vg,C) @ x^T (C,R); wte is stored as wte^T (C,Vg) */
-        if (cu_gemm(1, 0, Vg, R, C, &W, C, &X, C, L, Vp, 1.0f, 0.0f)) return;
+        if (cu_gemm(1, 0, Vg, R, C, &W, C, &X, C, L, CUDA_R_32F, Vp, 1.0f, 0.0f)) return;
         k_xent_rows<<<R, XENT_THREADS, 0, g_cu.stream>>>(L, V, Vp, targets + r0, losses + r0,
                                                          ranks ? ranks + r0 : NULL, dscale,
                                                          dinp != NULL, G);
         if (CU_LAUNCHED("k_xent_rows")) return;
         if (!dinp) continue;
         /* dinp^T (C,R) = wte^T (C,Vg) @ G^T (Vg,R) */
-        if (cu_gemm(0, 0, C, R, Vg, &W, C, &P, Vp, dinp + (size_t)r0 * C, C, 1.0f, 0.0f)) return;
+        if (cu_gemm(0, 0, C, R, Vg, &W, C, &P, Vp, dinp + (size_t)r0 * C, cu_type<A>(), C, 1.0f, 0.0f))
+            return;
         /* dwte^T (C,V) += x^T (C,R) @ G (R,V); G is stored as G^T (Vp,R) */
-        if (cu_gemm(0, 1, C, V, R, &X, C, &P, Vp, dwte, C, 1.0f, 1.0f)) return;
+        if (cu_gemm(0, 1, C, V, R, &X, C, &P, Vp, dwte, CUDA_R_32F, C, 1.0f, 1.0f)) return;
     }
 }
+
+template void cu_classifier<float>(float *, int *, clpt_act *, float *, const clpt_act *,
+                                   const float *, const int *, int, int, int, float);
+template void cu_classifier<bf16>(float *, int *, clpt_act *, float *, const clpt_act *,
+                                  const float *, const int *, int, int, int, float);

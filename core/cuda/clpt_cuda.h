@@ -16,10 +16,23 @@ extern "C" {
 #endif
 
 /* The backend on the first visible device (CLPT_CUDA_DEVICE selects another),
- * initialised on first call. NULL, with a one-line reason in clpt_errmsg(),
- * when no usable GPU is present (no driver, no device, compute capability
- * below 8.0) or initialisation fails. Later calls return the same answer. */
+ * initialised on first call, with the activation format currently set
+ * (clpt_cuda_set_activations). NULL, with a one-line reason in
+ * clpt_errmsg(), when no usable GPU is present (no driver, no device,
+ * compute capability below 8.0) or initialisation fails; later calls give
+ * the same answer. */
 const clpt_backend *clpt_backend_cuda(void);
+
+/* Activation format of the vtable clpt_backend_cuda() returns from now on
+ * (a model keeps the vtable it was created with; both stay valid):
+ *   "fp32" activations stored in fp32 (the default);
+ *   "bf16" activations and their gradients stored in bf16, as the model's
+ *          GEMM operands and outputs with no conversion, half the
+ *          activation memory; arithmetic and accumulation stay fp32, and
+ *          every GEMM takes bf16 operands whatever clpt_cuda_set_gemm says.
+ * Default from CLPT_CUDA_ACT. Returns 0 or CLPT_EINVAL. */
+int clpt_cuda_set_activations(const char *format);
+const char *clpt_cuda_activations(void);
 
 /* GEMM precision, for every matmul, the classifier and logits:
  *   "fp32"     fp32 operands, fp32 arithmetic (the reference);

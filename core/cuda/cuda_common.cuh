@@ -23,6 +23,8 @@ extern "C" {
 
 enum { CU_GEMM_FP32, CU_GEMM_TF32, CU_GEMM_BF16FAST, CU_GEMM_BF16 };
 
+typedef __nv_bfloat16 bf16;
+
 typedef struct cu_state {
     cudaStream_t stream;
     cublasHandle_t blas;
@@ -69,7 +71,9 @@ void cu_free_tracked(void *p, size_t bytes);
 /* Grow-on-demand device scratch, one per purpose. Contents are not kept
  * across calls that use the same slot. NULL (recorded) on failure. */
 enum { CU_SLOT_CONV_A, CU_SLOT_CONV_B, CU_SLOT_CONV_C, CU_SLOT_LOGITS,
-       CU_SLOT_PARTIAL, CU_SLOT_ATT, CU_SLOT_DOT, CU_SLOT_ENC, CU_SLOT_HEADS, CU_SLOT_COUNT };
+       CU_SLOT_PARTIAL, CU_SLOT_ATT, CU_SLOT_DOT, CU_SLOT_ENC, CU_SLOT_HEADS,
+       CU_SLOT_WIDE_A, CU_SLOT_WIDE_B, CU_SLOT_WIDE_C, /* fp32 copies of bf16 activations */
+       CU_SLOT_COUNT };
 void *cu_scratch(int slot, size_t bytes);
 void cu_scratch_release(void);
 
@@ -85,31 +89,40 @@ void cu_params_written(const void *p, size_t bytes);
 void cu_params_freed(const void *p, size_t bytes);
 void cu_shadows_release(void);
 
-/* dst = bf16(src), round to nearest even */
+/* dst = bf16(src), round to nearest even; and back (exact) */
 int cu_to_bf16(__nv_bfloat16 *dst, const float *src, size_t n);
+int cu_from_bf16(float *dst, const __nv_bfloat16 *src, size_t n);
 
 /* ---- GEMM ---------------------------------------------------------------- */
 
-/* An operand in the form the current GEMM mode wants: the fp32 pointer
- * itself, or a bf16 copy (a cached shadow for parameters, `slot` scratch
- * for activations). n = number of elements of the stored matrix. NULL on
+/* An operand in the form the GEMM wants: the fp32 pointer itself, or a
+ * bf16 copy (a cached shadow for parameters, `slot` scratch for fp32
+ * activations) when `bf16` is set: in bf16 GEMM mode, and always with bf16
+ * activations. n = number of elements of the stored matrix. Nonzero on
  * failure (recorded). */
 typedef struct cu_operand {
     const void *p;
     cudaDataType_t type;
 } cu_operand;
-int cu_operand_get(cu_operand *op, const float *x, size_t n, int is_param, int slot);
+int cu_operand_get(cu_operand *op, const float *x, size_t n, int is_param, int slot, int want_bf16);
 
-/* Column-major C (m,n) = alpha op(A) op(B) + beta C with fp32 C, as
- * cublasGemmEx; op(A) is (m,k), op(B) is (k,n). */
+/* whether GEMMs with activations of type A take bf16 operands */
+template <typename A> static inline int cu_bf16_gemm(void) { return 1; }
+template <> inline int cu_bf16_gemm<float>(void) { return g_cu.gemm_mode == CU_GEMM_BF16; }
+
+/* Column-major C (m,n) = alpha op(A) op(B) + beta C with C of type ctype
+ * (fp32 or bf16), fp32 accumulation, as cublasGemmEx; op(A) is (m,k), op(B)
+ * is (k,n). */
 int cu_gemm(int ta, int tb, int m, int n, int k, const cu_operand *A, int lda,
-            const cu_operand *B, int ldb, float *C, int ldc, float alpha, float beta);
+            const cu_operand *B, int ldb, void *C, cudaDataType_t ctype, int ldc, float alpha,
+            float beta);
 
-/* matmul_forward through cuBLASLt with the bias epilogue; returns 1 if
- * done, 0 if the caller must take the plain path (no algorithm for this
- * shape, or cuBLASLt refused, which also turns the Lt path off). */
-int cu_lt_matmul_bias(float *out, const cu_operand *w, const cu_operand *inp,
-                      const float *bias, int N, int IN, int OUT, float beta);
+/* matmul_forward through cuBLASLt with the bias epilogue (bias of type
+ * btype, out of type otype); returns 1 if done, 0 if the caller must take
+ * the plain path (no algorithm for this shape, or cuBLASLt refused, which
+ * also turns the Lt path off). */
+int cu_lt_matmul_bias(void *out, cudaDataType_t otype, const cu_operand *w, const cu_operand *inp,
+                      const void *bias, cudaDataType_t btype, int N, int IN, int OUT, float beta);
 
 /* ---- launch helpers ---------------------------------------------------------- */
 
@@ -132,7 +145,7 @@ static __device__ __forceinline__ float cu_warp_sum(float v)
 
 /* column sums of a row-major (N, C) matrix, added to dst (C): deterministic
  * two-pass reduction (fixed row chunks, then chunks in order) */
-int cu_colsum_acc(float *dst, const float *x, int N, int C);
+template <typename A> int cu_colsum_acc(float *dst, const A *x, int N, int C);
 
 /* attention on tensor cores, head size 64 only; D is rowsum(dO * O) per
  * (b, h, t), computed by the caller. WMMA with the scores in shared memory
@@ -143,39 +156,111 @@ enum { CU_ATTN_SIMT, CU_ATTN_WMMA, CU_ATTN_MMA, CU_ATTN_FLASH };
 int cu_attention_forward_tc(float *out, float *lse, const float *qkv, int B, int T, int C, int NH);
 int cu_attention_backward_tc(float *dqkv, const float *dout, const float *qkv, const float *lse,
                              const float *D, int B, int T, int C, int NH);
-int cu_attention_mma_ok(const void *a, const void *b, const void *c, int C, int NH);
-int cu_attention_forward_mma(float *out, float *lse, const float *qkv, int B, int T, int C, int NH);
-int cu_attention_backward_mma(float *dqkv, const float *dout, const float *qkv, const float *lse,
+/* esize = bytes per activation element */
+int cu_attention_mma_ok(const void *a, const void *b, const void *c, int C, int NH, int esize);
+template <typename A>
+int cu_attention_forward_mma(A *out, float *lse, const A *qkv, int B, int T, int C, int NH);
+template <typename A>
+int cu_attention_backward_mma(A *dqkv, const A *dout, const A *qkv, const float *lse,
                               const float *D, int B, int T, int C, int NH);
 /* the mma kernels fed from bf16 head-major copies with double-buffered
  * cp.async tiles (attention_mma.cu, "flash"); same alignment needs */
-int cu_attention_forward_flash(float *out, float *lse, const float *qkv, int B, int T, int C, int NH);
-int cu_attention_backward_flash(float *dqkv, const float *dout, const float *qkv, const float *lse,
+template <typename A>
+int cu_attention_forward_flash(A *out, float *lse, const A *qkv, int B, int T, int C, int NH);
+template <typename A>
+int cu_attention_backward_flash(A *dqkv, const A *dout, const A *qkv, const float *lse,
                                 const float *D, int B, int T, int C, int NH);
 
-/* ---- the ops (backend.h semantics) -------------------------------------------- */
+/* ---- activations -------------------------------------------------------------- */
+/* The layer ops are templates over the activation element type A: float
+ * (the "cuda" backend with fp32 activations) or bf16 (activations stored in
+ * bf16; arithmetic stays fp32, each result is rounded once when stored).
+ * backend_cuda.cu puts one instantiation of each into each vtable. */
 
-void cu_encoder_forward(float *out, const int *tokens, const float *wte,
-                        const float *wpe, int B, int T, int C);
-void cu_encoder_backward(float *dwte, float *dwpe, const float *dout,
-                         const int *tokens, int B, int T, int C);
-void cu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+static __device__ __forceinline__ float cu_ld(float x) { return x; }
+static __device__ __forceinline__ float cu_ld(bf16 x) { return __bfloat162float(x); }
+template <typename T> static __device__ __forceinline__ T cu_st(float x);
+template <> __device__ __forceinline__ float cu_st<float>(float x) { return x; }
+template <> __device__ __forceinline__ bf16 cu_st<bf16>(float x) { return __float2bfloat16_rn(x); }
+
+/* 16 bytes of T (CU_VEC<T> elements) to and from floats; p 16-byte aligned */
+template <typename T> struct cu_vec { enum { N = 16 / sizeof(T) }; };
+template <typename T>
+static __device__ __forceinline__ void cu_load16(float *f, const T *p)
+{
+    int4 raw = *(const int4 *)p;
+    const T *e = (const T *)&raw;
+#pragma unroll
+    for (int i = 0; i < cu_vec<T>::N; i++) f[i] = cu_ld(e[i]);
+}
+template <typename T>
+static __device__ __forceinline__ void cu_store16(T *p, const float *f)
+{
+    int4 raw;
+    T *e = (T *)&raw;
+#pragma unroll
+    for (int i = 0; i < cu_vec<T>::N; i++) e[i] = cu_st<T>(f[i]);
+    *(int4 *)p = raw;
+}
+
+/* the cuBLAS type of T */
+template <typename T> static inline cudaDataType_t cu_type(void);
+template <> inline cudaDataType_t cu_type<float>(void) { return CUDA_R_32F; }
+template <> inline cudaDataType_t cu_type<bf16>(void) { return CUDA_R_16BF; }
+
+/* ---- the ops (backend.h semantics), for A = float and A = bf16 ------------------ */
+
+template <typename A>
+void cu_encoder_forward(clpt_act *out, const int *tokens, const float *wte, const float *wpe, int B,
+                        int T, int C);
+template <typename A>
+void cu_encoder_backward(float *dwte, float *dwpe, const clpt_act *dout, const int *tokens, int B,
+                         int T, int C);
+template <typename A>
+void cu_layernorm_forward(clpt_act *out, float *mean, float *rstd, const clpt_act *inp,
                           const float *w, const float *b, int N, int C, float eps);
-void cu_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
-                           const float *inp, const float *w, const float *mean,
+template <typename A>
+void cu_layernorm_backward(clpt_act *dinp, float *dw, float *db, const clpt_act *dout,
+                           const clpt_act *inp, const float *w, const float *mean,
                            const float *rstd, int N, int C);
-void cu_matmul_forward(float *out, const float *inp, const float *w, const float *bias,
+template <typename A>
+void cu_matmul_forward(clpt_act *out, const clpt_act *inp, const float *w, const float *bias,
                        int N, int IN, int OUT, float beta);
-void cu_matmul_backward(float *dinp, float *dw, float *dbias, const float *dout,
-                        const float *inp, const float *w, int N, int IN, int OUT);
-void cu_attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH);
-void cu_attention_backward(float *dqkv, const float *dout, const float *qkv,
-                           const float *out, const float *lse, int B, int T, int C, int NH);
-void cu_gelu_forward(float *out, const float *inp, size_t n);
-void cu_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
-void cu_classifier(float *losses, int *ranks, float *dinp, float *dwte, const float *inp,
+template <typename A>
+void cu_matmul_backward(clpt_act *dinp, float *dw, float *dbias, const clpt_act *dout,
+                        const clpt_act *inp, const float *w, int N, int IN, int OUT);
+template <typename A>
+void cu_attention_forward(clpt_act *out, float *lse, const clpt_act *qkv, int B, int T, int C,
+                          int NH);
+template <typename A>
+void cu_attention_backward(clpt_act *dqkv, const clpt_act *dout, const clpt_act *qkv,
+                           const clpt_act *out, const float *lse, int B, int T, int C, int NH);
+template <typename A> void cu_gelu_forward(clpt_act *out, const clpt_act *inp, size_t n);
+template <typename A>
+void cu_gelu_backward(clpt_act *dinp, const clpt_act *inp, const clpt_act *dout, size_t n);
+template <typename A>
+void cu_classifier(float *losses, int *ranks, clpt_act *dinp, float *dwte, const clpt_act *inp,
                    const float *wte, const int *targets, int N, int C, int V, float dscale);
-void cu_logits(float *out, const float *inp, const float *wte, int N, int C, int V);
+template <typename A> void cu_logits(float *out, const clpt_act *inp, const float *wte, int N, int C, int V);
+template <typename A> void cu_act_to_host(float *dst, const clpt_act *src, size_t n);
+template <typename A> void cu_act_to_device(clpt_act *dst, const float *src, size_t n);
+/* explicit specialisations (kernels.cu, attention.cu) */
+template <> void cu_act_to_host<float>(float *dst, const clpt_act *src, size_t n);
+template <> void cu_act_to_host<bf16>(float *dst, const clpt_act *src, size_t n);
+template <> void cu_act_to_device<float>(clpt_act *dst, const float *src, size_t n);
+template <> void cu_act_to_device<bf16>(clpt_act *dst, const float *src, size_t n);
+template <>
+void cu_attention_forward<float>(clpt_act *out, float *lse, const clpt_act *qkv, int B, int T, int C, int NH);
+template <>
+void cu_attention_forward<bf16>(clpt_act *out, float *lse, const clpt_act *qkv, int B, int T, int C, int NH);
+template <>
+void cu_attention_backward<float>(clpt_act *dqkv, const clpt_act *dout, const clpt_act *qkv,
+                                  const clpt_act *out, const float *lse, int B, int T, int C, int NH);
+template <>
+void cu_attention_backward<bf16>(clpt_act *dqkv, const clpt_act *dout, const clpt_act *qkv,
+                                 const clpt_act *out, const float *lse, int B, int T, int C, int NH);
+void cu_act_zero_bytes(clpt_act *x, size_t bytes);
+
 void cu_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
               float b2, float eps, float wd, float bc1, float bc2, float gscale);
 void cu_fill(float *x, float a, size_t n);

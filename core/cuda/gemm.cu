@@ -4,7 +4,12 @@
  * Row-major X (r,c) is column-major X^T (c,r) with the same pointer and
  * ld = c, so each row-major product below is written as the column-major
  * product of the transposes (the comment above each call says which).
- * Weights are in Hugging Face Conv1D layout: w (IN,OUT) row-major. */
+ * Weights are in Hugging Face Conv1D layout: w (IN,OUT) row-major.
+ *
+ * With bf16 activations (A = bf16) the activations are the GEMMs' operands
+ * and outputs as they are, the weights come from their bf16 shadows, and
+ * every product accumulates in fp32 (the GEMM mode applies to fp32
+ * activations only). Parameter gradients (dw, dwte) stay fp32. */
 #include <stdint.h>
 #include <stdio.h>
 
@@ -21,11 +26,11 @@ static cublasComputeType_t compute_type(void)
     }
 }
 
-int cu_operand_get(cu_operand *op, const float *x, size_t n, int is_param, int slot)
+int cu_operand_get(cu_operand *op, const float *x, size_t n, int is_param, int slot, int want_bf16)
 {
     op->p = x;
     op->type = CUDA_R_32F;
-    if (g_cu.gemm_mode != CU_GEMM_BF16) return 0;
+    if (!want_bf16) return 0;
     const __nv_bfloat16 *h = is_param ? cu_weight_bf16(x, n) : NULL;
     if (!h) { /* an activation, or no room for another shadow */
         __nv_bfloat16 *d = (__nv_bfloat16 *)cu_scratch(slot, n * sizeof *d);
@@ -38,13 +43,36 @@ int cu_operand_get(cu_operand *op, const float *x, size_t n, int is_param, int s
     return 0;
 }
 
+/* bf16 operands always accumulate in plain fp32 */
+static cublasComputeType_t compute_for(const cu_operand *A)
+{
+    return A->type == CUDA_R_16BF ? CUBLAS_COMPUTE_32F : compute_type();
+}
+
 int cu_gemm(int ta, int tb, int m, int n, int k, const cu_operand *A, int lda,
-            const cu_operand *B, int ldb, float *C, int ldc, float alpha, float beta)
+            const cu_operand *B, int ldb, void *C, cudaDataType_t ctype, int ldc, float alpha,
+            float beta)
 {
     return CUBLAS_CHECK(cublasGemmEx(g_cu.blas, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
                                      tb ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &alpha, A->p,
-                                     A->type, lda, B->p, B->type, ldb, &beta, C, CUDA_R_32F, ldc,
-                                     compute_type(), CUBLAS_GEMM_DEFAULT));
+                                     A->type, lda, B->p, B->type, ldb, &beta, C, ctype, ldc,
+                                     compute_for(A), CUBLAS_GEMM_DEFAULT));
+}
+
+/* an activation operand: bf16 activations are used as they are */
+static int act_operand(cu_operand *op, const float *x, size_t n, int slot)
+{
+    return cu_operand_get(op, x, n, 0, slot, g_cu.gemm_mode == CU_GEMM_BF16);
+}
+static int act_operand(cu_operand *op, const bf16 *x, size_t, int)
+{
+    op->p = x;
+    op->type = CUDA_R_16BF;
+    return 0;
+}
+template <typename A> static int weight_operand(cu_operand *op, const float *w, size_t n)
+{
+    return cu_operand_get(op, w, n, 1, CU_SLOT_CONV_C, cu_bf16_gemm<A>());
 }
 
 /* ---- cuBLASLt with the bias epilogue ---------------------------------------------- */
@@ -72,15 +100,14 @@ static uint32_t align_of(const void *p)
     } while (0)
 #define LT_SET(fn, obj, attr, val) LT_TRY(fn(obj, attr, &(val), sizeof(val)))
 
-int cu_lt_matmul_bias(float *out, const cu_operand *w, const cu_operand *inp,
-                      const float *bias, int N, int IN, int OUT, float beta)
+int cu_lt_matmul_bias(void *out, cudaDataType_t otype, const cu_operand *w, const cu_operand *inp,
+                      const void *bias, cudaDataType_t btype, int N, int IN, int OUT, float beta)
 {
     cublasLtMatmulDesc_t desc = NULL;
     cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
     cublasLtMatmulPreference_t pref = NULL;
     cublasOperation_t opn = CUBLAS_OP_N;
     cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-    cudaDataType_t bias_type = CUDA_R_32F;
     cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
     const char *what = NULL;
     uint64_t ws = g_cu.lt_ws_bytes;
@@ -89,15 +116,15 @@ int cu_lt_matmul_bias(float *out, const cu_operand *w, const cu_operand *inp,
     int rc = 0, count = 0;
     cublasLtMatmulHeuristicResult_t res;
     /* column-major: out^T (OUT,N) = w^T (OUT,IN) @ inp^T (IN,N) + bias (OUT) */
-    LT_TRY(cublasLtMatmulDescCreate(&desc, compute_type(), CUDA_R_32F));
+    LT_TRY(cublasLtMatmulDescCreate(&desc, compute_for(w), CUDA_R_32F));
     LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_TRANSA, opn);
     LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_TRANSB, opn);
     LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_EPILOGUE, epi);
     LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
-    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type);
+    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, btype);
     LT_TRY(cublasLtMatrixLayoutCreate(&la, w->type, OUT, IN, OUT));
     LT_TRY(cublasLtMatrixLayoutCreate(&lb, inp->type, IN, N, IN));
-    LT_TRY(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, OUT, N, OUT));
+    LT_TRY(cublasLtMatrixLayoutCreate(&lc, otype, OUT, N, OUT));
     LT_TRY(cublasLtMatmulPreferenceCreate(&pref));
     LT_SET(cublasLtMatmulPreferenceSetAttribute, pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, ws);
     LT_SET(cublasLtMatmulPreferenceSetAttribute, pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, al_a);
@@ -130,58 +157,81 @@ done:
 /* ---- matmul ------------------------------------------------------------------------ */
 
 /* out[i, j] = bias[j] (+ out[i, j] when accumulating) */
-__global__ void k_bias_rows(float *out, const float *bias, size_t n, int OUT, int accumulate)
+template <typename A>
+__global__ void k_bias_rows(A *out, const float *bias, size_t n, int OUT, int accumulate)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x) {
         float b = bias[i % OUT];
-        out[i] = accumulate ? out[i] + b : b;
+        out[i] = cu_st<A>(accumulate ? cu_ld(out[i]) + b : b);
     }
 }
 
-void cu_matmul_forward(float *out, const float *inp, const float *w, const float *bias,
+template <typename A>
+void cu_matmul_forward(clpt_act *out_, const clpt_act *inp_, const float *w, const float *bias,
                        int N, int IN, int OUT, float beta)
 {
+    A *out = (A *)out_;
+    const A *inp = (const A *)inp_;
     cu_operand W, X;
-    if (cu_operand_get(&W, w, (size_t)IN * OUT, 1, CU_SLOT_CONV_C) ||
-        cu_operand_get(&X, inp, (size_t)N * IN, 0, CU_SLOT_CONV_A))
+    if (weight_operand<A>(&W, w, (size_t)IN * OUT) || act_operand(&X, inp, (size_t)N * IN, CU_SLOT_CONV_A))
         return;
-    /* cuBLASLt may load the bias vector in 16-byte pieces */
-    if (bias && g_cu.use_lt && (uintptr_t)bias % 16 == 0) {
-        if (cu_lt_matmul_bias(out, &W, &X, bias, N, IN, OUT, beta)) return;
+    /* cuBLASLt may load the bias vector in 16-byte pieces; with a bf16
+     * output the bias is the bf16 shadow (the epilogue's default type) */
+    if (bias && g_cu.use_lt && (sizeof(A) == 2 || (uintptr_t)bias % 16 == 0)) {
+        const void *b = bias;
+        cudaDataType_t bt = CUDA_R_32F;
+        if (sizeof(A) == 2) {
+            b = cu_weight_bf16(bias, OUT);
+            bt = CUDA_R_16BF;
+        }
+        if (b && cu_lt_matmul_bias(out, cu_type<A>(), &W, &X, b, bt, N, IN, OUT, beta)) return;
     }
     if (bias) {
         size_t n = (size_t)N * OUT;
-        k_bias_rows<<<cu_grid(n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(out, bias, n, OUT,
-                                                                           beta != 0.0f);
+        k_bias_rows<A><<<cu_grid(n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(out, bias, n, OUT,
+                                                                              beta != 0.0f);
         if (CU_LAUNCHED("k_bias_rows")) return;
         beta = 1.0f;
     }
     /* out^T (OUT,N) = w^T (OUT,IN) @ inp^T (IN,N) */
-    cu_gemm(0, 0, OUT, N, IN, &W, OUT, &X, IN, out, OUT, 1.0f, beta);
+    cu_gemm(0, 0, OUT, N, IN, &W, OUT, &X, IN, out, cu_type<A>(), OUT, 1.0f, beta);
 }
 
-void cu_matmul_backward(float *dinp, float *dw, float *dbias, const float *dout,
-                        const float *inp, const float *w, int N, int IN, int OUT)
+template <typename A>
+void cu_matmul_backward(clpt_act *dinp_, float *dw, float *dbias, const clpt_act *dout_,
+                        const clpt_act *inp_, const float *w, int N, int IN, int OUT)
 {
+    A *dinp = (A *)dinp_;
+    const A *dout = (const A *)dout_, *inp = (const A *)inp_;
     cu_operand W, D, X;
-    if (cu_operand_get(&W, w, (size_t)IN * OUT, 1, CU_SLOT_CONV_C) ||
-        cu_operand_get(&D, dout, (size_t)N * OUT, 0, CU_SLOT_CONV_A) ||
-        cu_operand_get(&X, inp, (size_t)N * IN, 0, CU_SLOT_CONV_B))
+    if (weight_operand<A>(&W, w, (size_t)IN * OUT) ||
+        act_operand(&D, dout, (size_t)N * OUT, CU_SLOT_CONV_A) ||
+        act_operand(&X, inp, (size_t)N * IN, CU_SLOT_CONV_B))
         return;
     /* dinp^T (IN,N) = w (IN,OUT) @ dout^T (OUT,N); w is stored as w^T (OUT,IN) */
-    if (cu_gemm(1, 0, IN, N, OUT, &W, OUT, &D, OUT, dinp, IN, 1.0f, 0.0f)) return;
+    if (cu_gemm(1, 0, IN, N, OUT, &W, OUT, &D, OUT, dinp, cu_type<A>(), IN, 1.0f, 0.0f)) return;
     /* dw^T (OUT,IN) += dout^T (OUT,N) @ inp (N,IN); inp is stored as inp^T (IN,N) */
-    if (cu_gemm(0, 1, OUT, IN, N, &D, OUT, &X, IN, dw, OUT, 1.0f, 1.0f)) return;
+    if (cu_gemm(0, 1, OUT, IN, N, &D, OUT, &X, IN, dw, CUDA_R_32F, OUT, 1.0f, 1.0f)) return;
     if (dbias) cu_colsum_acc(dbias, dout, N, OUT);
 }
 
-void cu_logits(float *out, const float *inp, const float *wte, int N, int C, int V)
+template <typename A>
+void cu_logits(float *out, const clpt_act *inp_, const float *wte, int N, int C, int V)
 {
     cu_operand W, X;
-    if (cu_operand_get(&W, wte, (size_t)V * C, 1, CU_SLOT_CONV_C) ||
-        cu_operand_get(&X, inp, (size_t)N * C, 0, CU_SLOT_CONV_A))
+    if (weight_operand<A>(&W, wte, (size_t)V * C) ||
+        act_operand(&X, (const A *)inp_, (size_t)N * C, CU_SLOT_CONV_A))
         return;
     /* out^T (V,N) = wte (V,C) @ inp^T (C,N); wte is stored as wte^T (C,V) */
-    cu_gemm(1, 0, V, N, C, &W, C, &X, C, out, V, 1.0f, 0.0f);
+    cu_gemm(1, 0, V, N, C, &W, C, &X, C, out, CUDA_R_32F, V, 1.0f, 0.0f);
 }
+
+#define INSTANTIATE(A)                                                                          \
+    template void cu_matmul_forward<A>(clpt_act *, const clpt_act *, const float *, const float *, \
+                                       int, int, int, float);                                   \
+    template void cu_matmul_backward<A>(clpt_act *, float *, float *, const clpt_act *,          \
+                                        const clpt_act *, const float *, int, int, int);        \
+    template void cu_logits<A>(float *, const clpt_act *, const float *, int, int, int);
+INSTANTIATE(float)
+INSTANTIATE(bf16)

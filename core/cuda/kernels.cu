@@ -1,7 +1,8 @@
 /* kernels.cu - the cuda backend's memory-bound ops: encoder, LayerNorm,
  * GELU, AdamW, the vector algebra, and the reductions they need. Each
  * kernel follows the matching function of backend_cpu.c line by line;
- * activations are fp32. Every reduction is deterministic (a fixed grid
+ * activations are fp32 or bf16 (the template parameter A; loads widen to
+ * fp32, stores round once). Every reduction is deterministic (a fixed grid
  * and a fixed combining order; the token-embedding gradient groups the
  * positions by token), so a run repeats bit for bit. */
 #include <math.h>
@@ -31,25 +32,74 @@ int cu_to_bf16(__nv_bfloat16 *dst, const float *src, size_t n)
     return CU_LAUNCHED("k_to_bf16");
 }
 
+__global__ void k_from_bf16(float *dst, const bf16 *src, size_t n)
+{
+    CU_FOR(i, n) dst[i] = __bfloat162float(src[i]);
+}
+
+int cu_from_bf16(float *dst, const bf16 *src, size_t n)
+{
+    k_from_bf16<<<cu_grid(n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(dst, src, n);
+    return CU_LAUNCHED("k_from_bf16");
+}
+
+/* ---- activations to and from the host --------------------------------------------- */
+/* bf16 activations go through fp32 scratch on the device; the copies wait,
+ * as to_host/to_device do */
+
+template <>
+void cu_act_to_host<float>(float *dst, const clpt_act *src, size_t n)
+{
+    if (CU_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, g_cu.stream))) return;
+    CU_CHECK(cudaStreamSynchronize(g_cu.stream));
+}
+template <>
+void cu_act_to_host<bf16>(float *dst, const clpt_act *src, size_t n)
+{
+    float *f = (float *)cu_scratch(CU_SLOT_CONV_A, n * sizeof(float));
+    if (!f || n == 0) return;
+    if (cu_from_bf16(f, (const bf16 *)src, n)) return;
+    if (CU_CHECK(cudaMemcpyAsync(dst, f, n * sizeof(float), cudaMemcpyDeviceToHost, g_cu.stream))) return;
+    CU_CHECK(cudaStreamSynchronize(g_cu.stream));
+}
+template <>
+void cu_act_to_device<float>(clpt_act *dst, const float *src, size_t n)
+{
+    if (CU_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyHostToDevice, g_cu.stream))) return;
+    CU_CHECK(cudaStreamSynchronize(g_cu.stream));
+}
+template <>
+void cu_act_to_device<bf16>(clpt_act *dst, const float *src, size_t n)
+{
+    float *f = (float *)cu_scratch(CU_SLOT_CONV_A, n * sizeof(float));
+    if (!f || n == 0) return;
+    if (CU_CHECK(cudaMemcpyAsync(f, src, n * sizeof(float), cudaMemcpyHostToDevice, g_cu.stream))) return;
+    if (cu_to_bf16((bf16 *)dst, f, n)) return;
+    CU_CHECK(cudaStreamSynchronize(g_cu.stream));
+}
+void cu_act_zero_bytes(clpt_act *x, size_t bytes) { CU_CHECK(cudaMemsetAsync(x, 0, bytes, g_cu.stream)); }
+
 /* ---- encoder ------------------------------------------------------------------------ */
 
 /* out (B,T,C) = wte[tokens] + wpe[t] */
-__global__ void k_encoder_fwd(float *out, const int *tokens, const float *wte, const float *wpe,
-                              int T, int C, size_t n)
+template <typename A>
+__global__ void k_encoder_fwd(A *out, const int *tokens, const float *wte, const float *wpe, int T,
+                              int C, size_t n)
 {
     CU_FOR(i, n) {
         size_t bt = i / C;
         int c = (int)(i % C), t = (int)(bt % T);
-        out[i] = wte[(size_t)tokens[bt] * C + c] + wpe[(size_t)t * C + c];
+        out[i] = cu_st<A>(wte[(size_t)tokens[bt] * C + c] + wpe[(size_t)t * C + c]);
     }
 }
 
-void cu_encoder_forward(float *out, const int *tokens, const float *wte, const float *wpe,
-                        int B, int T, int C)
+template <typename A>
+void cu_encoder_forward(clpt_act *out, const int *tokens, const float *wte, const float *wpe, int B,
+                        int T, int C)
 {
     size_t n = (size_t)B * T * C;
-    k_encoder_fwd<<<cu_grid(n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(out, tokens, wte, wpe,
-                                                                          T, C, n);
+    k_encoder_fwd<A><<<cu_grid(n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>((A *)out, tokens, wte,
+                                                                             wpe, T, C, n);
     CU_LAUNCHED("k_encoder_fwd");
 }
 
@@ -57,23 +107,25 @@ void cu_encoder_forward(float *out, const int *tokens, const float *wte, const f
  * position order: one block column per distinct token (group g holds the
  * positions ord[start[g]] .. ord[start[g+1] - 1]), so no two threads write
  * the same element and the result has the same bits every run */
-__global__ void k_encoder_bwd_wte(float *dwte, const float *dout, const int *ord, const int *gtok,
+template <typename A>
+__global__ void k_encoder_bwd_wte(float *dwte, const A *dout, const int *ord, const int *gtok,
                                   const int *gstart, int C)
 {
     int g = blockIdx.x, c = blockIdx.y * blockDim.x + threadIdx.x;
     if (c >= C) return;
     float s = 0.0f;
-    for (int k = gstart[g]; k < gstart[g + 1]; k++) s += dout[(size_t)ord[k] * C + c];
+    for (int k = gstart[g]; k < gstart[g + 1]; k++) s += cu_ld(dout[(size_t)ord[k] * C + c]);
     dwte[(size_t)gtok[g] * C + c] += s;
 }
 
 /* dwpe[t] += sum_b dout[b,t]: one thread per (t,c), batch summed in order */
-__global__ void k_encoder_bwd_wpe(float *dwpe, const float *dout, int B, int T, int C)
+template <typename A>
+__global__ void k_encoder_bwd_wpe(float *dwpe, const A *dout, int B, int T, int C)
 {
     size_t n = (size_t)T * C;
     CU_FOR(i, n) {
         float s = 0.0f;
-        for (int b = 0; b < B; b++) s += dout[(size_t)b * T * C + i];
+        for (int b = 0; b < B; b++) s += cu_ld(dout[(size_t)b * T * C + i]);
         dwpe[i] += s;
     }
 }
@@ -112,19 +164,21 @@ static int encoder_groups(const int *tokens, int N, int **dev, int *G)
     return 0;
 }
 
-void cu_encoder_backward(float *dwte, float *dwpe, const float *dout, const int *tokens,
-                         int B, int T, int C)
+template <typename A>
+void cu_encoder_backward(float *dwte, float *dwpe, const clpt_act *dout_, const int *tokens, int B,
+                         int T, int C)
 {
+    const A *dout = (const A *)dout_;
     size_t nt = (size_t)T * C;
     int N = B * T, G = 0, *d = NULL;
     if (encoder_groups(tokens, N, &d, &G)) return;
     /* d: ord (N), starts (G + 1), ids (G) */
     if (G > 0) {
         dim3 grid(G, (C + CU_THREADS - 1) / CU_THREADS);
-        k_encoder_bwd_wte<<<grid, CU_THREADS, 0, g_cu.stream>>>(dwte, dout, d, d + N + G + 1, d + N, C);
+        k_encoder_bwd_wte<A><<<grid, CU_THREADS, 0, g_cu.stream>>>(dwte, dout, d, d + N + G + 1, d + N, C);
         if (CU_LAUNCHED("k_encoder_bwd_wte")) return;
     }
-    k_encoder_bwd_wpe<<<cu_grid(nt, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(dwpe, dout, B, T, C);
+    k_encoder_bwd_wpe<A><<<cu_grid(nt, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(dwpe, dout, B, T, C);
     CU_LAUNCHED("k_encoder_bwd_wpe");
 }
 
@@ -139,13 +193,14 @@ static int rows_per_chunk(int N)
     return r;
 }
 
-__global__ void k_colsum_partial(float *part, const float *x, int N, int C, int rpc)
+template <typename A>
+__global__ void k_colsum_partial(float *part, const A *x, int N, int C, int rpc)
 {
     int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= C) return;
     int r0 = blockIdx.y * rpc, r1 = min(N, r0 + rpc);
     float s = 0.0f;
-    for (int r = r0; r < r1; r++) s += x[(size_t)r * C + c];
+    for (int r = r0; r < r1; r++) s += cu_ld(x[(size_t)r * C + c]);
     part[(size_t)blockIdx.y * C + c] = s;
 }
 
@@ -158,13 +213,13 @@ __global__ void k_colsum_finish(float *dst, const float *part, int chunks, int C
     dst[c] += s;
 }
 
-int cu_colsum_acc(float *dst, const float *x, int N, int C)
+template <typename A> int cu_colsum_acc(float *dst, const A *x, int N, int C)
 {
     int rpc = rows_per_chunk(N), chunks = (N + rpc - 1) / rpc;
     float *part = (float *)cu_scratch(CU_SLOT_PARTIAL, (size_t)chunks * C * sizeof(float));
     if (!part) return CLPT_ENOMEM;
     dim3 grid((C + CU_THREADS - 1) / CU_THREADS, chunks);
-    k_colsum_partial<<<grid, CU_THREADS, 0, g_cu.stream>>>(part, x, N, C, rpc);
+    k_colsum_partial<A><<<grid, CU_THREADS, 0, g_cu.stream>>>(part, x, N, C, rpc);
     if (CU_LAUNCHED("k_colsum_partial")) return CLPT_EIO;
     k_colsum_finish<<<(C + CU_THREADS - 1) / CU_THREADS, CU_THREADS, 0, g_cu.stream>>>(dst, part,
                                                                                       chunks, C);
@@ -173,59 +228,67 @@ int cu_colsum_acc(float *dst, const float *x, int N, int C)
 
 /* ---- LayerNorm: one warp per row ------------------------------------------------------- */
 
-__global__ void k_ln_fwd(float *out, float *mean, float *rstd, const float *inp, const float *w,
+template <typename A>
+__global__ void k_ln_fwd(A *out, float *mean, float *rstd, const A *inp, const float *w,
                          const float *b, int N, int C, float eps)
 {
     int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
     if (row >= N) return; /* whole warps leave together: the shuffles stay full */
-    const float *x = inp + (size_t)row * C;
-    float *o = out + (size_t)row * C;
+    const A *x = inp + (size_t)row * C;
+    A *o = out + (size_t)row * C;
     float s = 0.0f;
-    for (int c = lane; c < C; c += 32) s += x[c];
+    for (int c = lane; c < C; c += 32) s += cu_ld(x[c]);
     float m = cu_warp_sum(s) / C;
     float v = 0.0f;
-    for (int c = lane; c < C; c += 32) v += (x[c] - m) * (x[c] - m);
+    for (int c = lane; c < C; c += 32) {
+        float d = cu_ld(x[c]) - m;
+        v += d * d;
+    }
     float r = 1.0f / sqrtf(cu_warp_sum(v) / C + eps);
-    for (int c = lane; c < C; c += 32) o[c] = (x[c] - m) * r * w[c] + b[c];
+    for (int c = lane; c < C; c += 32) o[c] = cu_st<A>((cu_ld(x[c]) - m) * r * w[c] + b[c]);
     if (lane == 0) {
         mean[row] = m;
         rstd[row] = r;
     }
 }
 
-void cu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+template <typename A>
+void cu_layernorm_forward(clpt_act *out, float *mean, float *rstd, const clpt_act *inp,
                           const float *w, const float *b, int N, int C, float eps)
 {
     int rows_per_block = CU_THREADS / 32;
-    k_ln_fwd<<<(N + rows_per_block - 1) / rows_per_block, CU_THREADS, 0, g_cu.stream>>>(
-        out, mean, rstd, inp, w, b, N, C, eps);
+    k_ln_fwd<A><<<(N + rows_per_block - 1) / rows_per_block, CU_THREADS, 0, g_cu.stream>>>(
+        (A *)out, mean, rstd, (const A *)inp, w, b, N, C, eps);
     CU_LAUNCHED("k_ln_fwd");
 }
 
 /* dinp += (w d - mean(w d) - n mean(w d n)) rstd, n = normalised input */
-__global__ void k_ln_bwd_dx(float *dinp, const float *dout, const float *inp, const float *w,
-                            const float *mean, const float *rstd, int N, int C)
+template <typename A>
+__global__ void k_ln_bwd_dx(A *dinp, const A *dout, const A *inp, const float *w, const float *mean,
+                            const float *rstd, int N, int C)
 {
     int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
     if (row >= N) return;
-    const float *d = dout + (size_t)row * C, *x = inp + (size_t)row * C;
-    float *dx = dinp + (size_t)row * C, m = mean[row], s = rstd[row];
+    const A *d = dout + (size_t)row * C, *x = inp + (size_t)row * C;
+    A *dx = dinp + (size_t)row * C;
+    float m = mean[row], s = rstd[row];
     float dm = 0.0f, dnm = 0.0f;
     for (int c = lane; c < C; c += 32) {
-        float wd = w[c] * d[c];
+        float wd = w[c] * cu_ld(d[c]);
         dm += wd;
-        dnm += wd * (x[c] - m) * s;
+        dnm += wd * (cu_ld(x[c]) - m) * s;
     }
     dm = cu_warp_sum(dm) / C;
     dnm = cu_warp_sum(dnm) / C;
     for (int c = lane; c < C; c += 32) {
-        float n = (x[c] - m) * s;
-        dx[c] += (w[c] * d[c] - dm - n * dnm) * s;
+        float n = (cu_ld(x[c]) - m) * s;
+        dx[c] = cu_st<A>(cu_ld(dx[c]) + (w[c] * cu_ld(d[c]) - dm - n * dnm) * s);
     }
 }
 
 /* partial sums of dw = sum d n and db = sum d over a chunk of rows */
-__global__ void k_ln_bwd_partial(float *pw, float *pb, const float *dout, const float *inp,
+template <typename A>
+__global__ void k_ln_bwd_partial(float *pw, float *pb, const A *dout, const A *inp,
                                  const float *mean, const float *rstd, int N, int C, int rpc)
 {
     int c = blockIdx.x * blockDim.x + threadIdx.x;
@@ -233,20 +296,23 @@ __global__ void k_ln_bwd_partial(float *pw, float *pb, const float *dout, const 
     int r0 = blockIdx.y * rpc, r1 = min(N, r0 + rpc);
     float sw = 0.0f, sb = 0.0f;
     for (int r = r0; r < r1; r++) {
-        float d = dout[(size_t)r * C + c];
-        sw += d * (inp[(size_t)r * C + c] - mean[r]) * rstd[r];
+        float d = cu_ld(dout[(size_t)r * C + c]);
+        sw += d * (cu_ld(inp[(size_t)r * C + c]) - mean[r]) * rstd[r];
         sb += d;
     }
     pw[(size_t)blockIdx.y * C + c] = sw;
     pb[(size_t)blockIdx.y * C + c] = sb;
 }
 
-void cu_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
-                           const float *inp, const float *w, const float *mean,
+template <typename A>
+void cu_layernorm_backward(clpt_act *dinp_, float *dw, float *db, const clpt_act *dout_,
+                           const clpt_act *inp_, const float *w, const float *mean,
                            const float *rstd, int N, int C)
 {
+    A *dinp = (A *)dinp_;
+    const A *dout = (const A *)dout_, *inp = (const A *)inp_;
     int rows_per_block = CU_THREADS / 32;
-    k_ln_bwd_dx<<<(N + rows_per_block - 1) / rows_per_block, CU_THREADS, 0, g_cu.stream>>>(
+    k_ln_bwd_dx<A><<<(N + rows_per_block - 1) / rows_per_block, CU_THREADS, 0, g_cu.stream>>>(
         dinp, dout, inp, w, mean, rstd, N, C);
     if (CU_LAUNCHED("k_ln_bwd_dx")) return;
     int rpc = rows_per_chunk(N), chunks = (N + rpc - 1) / rpc;
@@ -254,7 +320,7 @@ void cu_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
     if (!pw) return;
     float *pb = pw + (size_t)chunks * C;
     int cb = (C + CU_THREADS - 1) / CU_THREADS;
-    k_ln_bwd_partial<<<dim3(cb, chunks), CU_THREADS, 0, g_cu.stream>>>(pw, pb, dout, inp, mean,
+    k_ln_bwd_partial<A><<<dim3(cb, chunks), CU_THREADS, 0, g_cu.stream>>>(pw, pb, dout, inp, mean,
                                                                       rstd, N, C, rpc);
     if (CU_LAUNCHED("k_ln_bwd_partial")) return;
     k_colsum_finish<<<cb, CU_THREADS, 0, g_cu.stream>>>(dw, pw, chunks, C);
@@ -282,50 +348,64 @@ static __device__ __forceinline__ float gelu_b(float x, float d)
     return (s + 2.0f * x * s * (1.0f - s) * du) * d;
 }
 
-/* vec4: 16-byte accesses over n/4 float4s (the launcher checks alignment) */
-__global__ void k_gelu_fwd(float *out, const float *inp, size_t n, int vec4)
+/* vec: 16-byte accesses, cu_vec<A>::N elements each (the launcher checks
+ * alignment) */
+template <typename A> __global__ void k_gelu_fwd(A *out, const A *inp, size_t n, int vec)
 {
-    if (vec4) {
-        CU_FOR(i, n / 4) {
-            float4 x = ((const float4 *)inp)[i];
-            ((float4 *)out)[i] = make_float4(gelu_f(x.x), gelu_f(x.y), gelu_f(x.z), gelu_f(x.w));
+    const int V = cu_vec<A>::N;
+    if (vec) {
+        CU_FOR(i, n / V) {
+            float x[V];
+            cu_load16(x, inp + i * V);
+#pragma unroll
+            for (int e = 0; e < V; e++) x[e] = gelu_f(x[e]);
+            cu_store16(out + i * V, x);
         }
     } else {
-        CU_FOR(i, n) out[i] = gelu_f(inp[i]);
+        CU_FOR(i, n) out[i] = cu_st<A>(gelu_f(cu_ld(inp[i])));
     }
 }
 
 /* dinp may alias dout: each element is read before it is written */
-__global__ void k_gelu_bwd(float *dinp, const float *inp, const float *dout, size_t n, int vec4)
+template <typename A>
+__global__ void k_gelu_bwd(A *dinp, const A *inp, const A *dout, size_t n, int vec)
 {
-    if (vec4) {
-        CU_FOR(i, n / 4) {
-            float4 x = ((const float4 *)inp)[i], d = ((const float4 *)dout)[i];
-            ((float4 *)dinp)[i] =
-                make_float4(gelu_b(x.x, d.x), gelu_b(x.y, d.y), gelu_b(x.z, d.z), gelu_b(x.w, d.w));
+    const int V = cu_vec<A>::N;
+    if (vec) {
+        CU_FOR(i, n / V) {
+            float x[V], d[V];
+            cu_load16(x, inp + i * V);
+            cu_load16(d, dout + i * V);
+#pragma unroll
+            for (int e = 0; e < V; e++) x[e] = gelu_b(x[e], d[e]);
+            cu_store16(dinp + i * V, x);
         }
     } else {
-        CU_FOR(i, n) dinp[i] = gelu_b(inp[i], dout[i]);
+        CU_FOR(i, n) dinp[i] = cu_st<A>(gelu_b(cu_ld(inp[i]), cu_ld(dout[i])));
     }
 }
 
-static int aligned16(const void *a, const void *b, const void *c, size_t n)
+static int aligned16(const void *a, const void *b, const void *c, size_t n, size_t per16)
 {
-    return n % 4 == 0 && ((uintptr_t)a | (uintptr_t)b | (uintptr_t)c) % 16 == 0;
+    return n % per16 == 0 && ((uintptr_t)a | (uintptr_t)b | (uintptr_t)c) % 16 == 0;
 }
 
-void cu_gelu_forward(float *out, const float *inp, size_t n)
+template <typename A> void cu_gelu_forward(clpt_act *out, const clpt_act *inp, size_t n)
 {
-    int v = aligned16(out, inp, inp, n);
-    k_gelu_fwd<<<cu_grid(v ? n / 4 : n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(out, inp, n, v);
+    size_t V = cu_vec<A>::N;
+    int v = aligned16(out, inp, inp, n, V);
+    k_gelu_fwd<A><<<cu_grid(v ? n / V : n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(
+        (A *)out, (const A *)inp, n, v);
     CU_LAUNCHED("k_gelu_fwd");
 }
 
-void cu_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
+template <typename A>
+void cu_gelu_backward(clpt_act *dinp, const clpt_act *inp, const clpt_act *dout, size_t n)
 {
-    int v = aligned16(dinp, inp, dout, n);
-    k_gelu_bwd<<<cu_grid(v ? n / 4 : n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(dinp, inp, dout, n,
-                                                                                  v);
+    size_t V = cu_vec<A>::N;
+    int v = aligned16(dinp, inp, dout, n, V);
+    k_gelu_bwd<A><<<cu_grid(v ? n / V : n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(
+        (A *)dinp, (const A *)inp, (const A *)dout, n, v);
     CU_LAUNCHED("k_gelu_bwd");
 }
 
@@ -371,7 +451,7 @@ void cu_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, 
     if (n == 0) return;
     cu_params_written(p, n * sizeof(float));
     float step = lr / bc1, bc2s = sqrtf(bc2), decay = 1.0f - lr * wd;
-    int v4 = aligned16(p, g, m, n) && aligned16(v, v, v, n);
+    int v4 = aligned16(p, g, m, n, 4) && aligned16(v, v, v, n, 4);
     k_adamw<<<cu_grid(v4 ? n / 4 : n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(
         p, g, m, v, n, b1, b2, eps, decay, step, bc2s, gscale, v4);
     CU_LAUNCHED("k_adamw");
@@ -456,3 +536,21 @@ double cu_dot(const float *x, const float *y, size_t n)
     if (CU_CHECK(cudaStreamSynchronize(g_cu.stream))) return NAN;
     return r;
 }
+
+/* ---- the instantiations the vtables take --------------------------------------------- */
+
+#define INSTANTIATE(A)                                                                          \
+    template void cu_encoder_forward<A>(clpt_act *, const int *, const float *, const float *,  \
+                                        int, int, int);                                         \
+    template void cu_encoder_backward<A>(float *, float *, const clpt_act *, const int *, int,   \
+                                         int, int);                                             \
+    template int cu_colsum_acc<A>(float *, const A *, int, int);                                \
+    template void cu_layernorm_forward<A>(clpt_act *, float *, float *, const clpt_act *,       \
+                                          const float *, const float *, int, int, float);       \
+    template void cu_layernorm_backward<A>(clpt_act *, float *, float *, const clpt_act *,      \
+                                           const clpt_act *, const float *, const float *,      \
+                                           const float *, int, int);                            \
+    template void cu_gelu_forward<A>(clpt_act *, const clpt_act *, size_t);                     \
+    template void cu_gelu_backward<A>(clpt_act *, const clpt_act *, const clpt_act *, size_t);
+INSTANTIATE(float)
+INSTANTIATE(bf16)
