@@ -6,6 +6,7 @@
  *       [--ctx 1024 --vocab 50257 -T 1024] [--batches 64,32,16,8,4,2,1]
  *       [--steps 10 --warmup 2 --eval-steps 10 --max-seconds 60]
  *       [--gemm bf16|bf16fast|tf32|fp32 --lt 1 --attn simt|wmma|mma|flash]
+ *       [--act fp32|bf16]
  *       [--peak 989 --measured 0] [--profile 1]
  *       trains at the first batch size of the list that fits (forward,
  *       backward, AdamW with clipping), then times evaluation forwards
@@ -39,7 +40,7 @@ static double now(void)
 }
 
 typedef struct opts {
-    const char *name, *gemm, *batches, *attn;
+    const char *name, *gemm, *batches, *attn, *act;
     clpt_model_config cfg;
     int T, steps, warmup, eval_steps, lt, size, reps, profile;
     double max_seconds, peak, measured;
@@ -66,6 +67,7 @@ static int parse(opts *o, int argc, char **argv)
         else if (!strcmp(a, "--gemm")) o->gemm = v;
         else if (!strcmp(a, "--lt")) o->lt = atoi(v);
         else if (!strcmp(a, "--attn")) o->attn = v;
+        else if (!strcmp(a, "--act")) o->act = v;
         else if (!strcmp(a, "--peak")) o->peak = atof(v);
         else if (!strcmp(a, "--measured")) o->measured = atof(v);
         else if (!strcmp(a, "--size")) o->size = atoi(v);
@@ -137,48 +139,48 @@ static void prof_end(double t0, const char *fmt, ...)
     } while (0)
 
 static void p_copy(void *d, const void *s, size_t n) { PROF(real->copy(d, s, n), "copy"); }
-static void p_enc_f(float *o, const int *t, const float *wte, const float *wpe, int B, int T, int C)
+static void p_enc_f(clpt_act *o, const int *t, const float *wte, const float *wpe, int B, int T, int C)
 {
     PROF(real->encoder_forward(o, t, wte, wpe, B, T, C), "encoder_forward");
 }
-static void p_enc_b(float *dwte, float *dwpe, const float *d, const int *t, int B, int T, int C)
+static void p_enc_b(float *dwte, float *dwpe, const clpt_act *d, const int *t, int B, int T, int C)
 {
     PROF(real->encoder_backward(dwte, dwpe, d, t, B, T, C), "encoder_backward");
 }
-static void p_ln_f(float *o, float *m, float *r, const float *i, const float *w, const float *b, int N, int C,
+static void p_ln_f(clpt_act *o, float *m, float *r, const clpt_act *i, const float *w, const float *b, int N, int C,
                    float eps)
 {
     PROF(real->layernorm_forward(o, m, r, i, w, b, N, C, eps), "layernorm_forward");
 }
-static void p_ln_b(float *di, float *dw, float *db, const float *d, const float *i, const float *w,
+static void p_ln_b(clpt_act *di, float *dw, float *db, const clpt_act *d, const clpt_act *i, const float *w,
                    const float *m, const float *r, int N, int C)
 {
     PROF(real->layernorm_backward(di, dw, db, d, i, w, m, r, N, C), "layernorm_backward");
 }
-static void p_mm_f(float *o, const float *i, const float *w, const float *b, int N, int IN, int OUT, float beta)
+static void p_mm_f(clpt_act *o, const clpt_act *i, const float *w, const float *b, int N, int IN, int OUT, float beta)
 {
     PROF(real->matmul_forward(o, i, w, b, N, IN, OUT, beta), "matmul_forward %dx%d", IN, OUT);
 }
-static void p_mm_b(float *di, float *dw, float *db, const float *d, const float *i, const float *w, int N,
+static void p_mm_b(clpt_act *di, float *dw, float *db, const clpt_act *d, const clpt_act *i, const float *w, int N,
                    int IN, int OUT)
 {
     PROF(real->matmul_backward(di, dw, db, d, i, w, N, IN, OUT), "matmul_backward %dx%d", IN, OUT);
 }
-static void p_att_f(float *o, float *l, const float *q, int B, int T, int C, int NH)
+static void p_att_f(clpt_act *o, float *l, const clpt_act *q, int B, int T, int C, int NH)
 {
     PROF(real->attention_forward(o, l, q, B, T, C, NH), "attention_forward");
 }
-static void p_att_b(float *dq, const float *d, const float *q, const float *o, const float *l, int B, int T,
+static void p_att_b(clpt_act *dq, const clpt_act *d, const clpt_act *q, const clpt_act *o, const float *l, int B, int T,
                     int C, int NH)
 {
     PROF(real->attention_backward(dq, d, q, o, l, B, T, C, NH), "attention_backward");
 }
-static void p_gelu_f(float *o, const float *i, size_t n) { PROF(real->gelu_forward(o, i, n), "gelu_forward"); }
-static void p_gelu_b(float *di, const float *i, const float *d, size_t n)
+static void p_gelu_f(clpt_act *o, const clpt_act *i, size_t n) { PROF(real->gelu_forward(o, i, n), "gelu_forward"); }
+static void p_gelu_b(clpt_act *di, const clpt_act *i, const clpt_act *d, size_t n)
 {
     PROF(real->gelu_backward(di, i, d, n), "gelu_backward");
 }
-static void p_cls(float *l, int *r, float *di, float *dw, const float *i, const float *w, const int *t, int N,
+static void p_cls(float *l, int *r, clpt_act *di, float *dw, const clpt_act *i, const float *w, const int *t, int N,
                   int C, int V, float ds)
 {
     PROF(real->classifier(l, r, di, dw, i, w, t, N, C, V, ds), "classifier%s", di ? " (training)" : "");
@@ -191,6 +193,7 @@ static void p_adamw(float *p, const float *g, float *m, float *v, size_t n, floa
 static void p_fill(float *x, float a, size_t n) { PROF(real->fill(x, a, n), "fill"); }
 static void p_axpy(float *y, float a, const float *x, size_t n) { PROF(real->axpy(y, a, x, n), "axpy"); }
 static void p_scale(float *x, float a, size_t n) { PROF(real->scale(x, a, n), "scale"); }
+static void p_act_zero(clpt_act *x, size_t n) { PROF(real->act_zero(x, n), "act_zero"); }
 static double p_dot(const float *x, const float *y, size_t n)
 {
     double r;
@@ -220,6 +223,7 @@ static const clpt_backend *profiled(const clpt_backend *be)
     p.axpy = p_axpy;
     p.scale = p_scale;
     p.dot = p_dot;
+    p.act_zero = p_act_zero;
     return &p;
 }
 
@@ -312,10 +316,11 @@ static int run_batch(const opts *o, const clpt_backend *be, int B, const int *x,
     double N = (double)clpt_model_nparams(m);
     double fpt = 6.0 * N + 6.0 * o->cfg.n_layer * (double)o->cfg.n_embd * T;
     double tps = B * T / train_s, etps = B * T / eval_s, tflops = tps * fpt / 1e12;
-    printf("RESULT kind=train name=%s params=%.1fM L=%d C=%d B=%d T=%d gemm=%s lt=%d attn=%s "
+    printf("RESULT kind=train name=%s params=%.1fM L=%d C=%d B=%d T=%d act=%s gemm=%s lt=%d attn=%s "
            "steps=%d train_ms=%.2f train_tps=%.0f tflops=%.1f mfu_peak=%.1f mfu_measured=%.1f "
            "eval_tps=%.0f eval_ratio=%.2f peak_gb=%.2f dev_used_gb=%.2f loss=%.4f eval_loss=%.4f\n",
-           o->name, N / 1e6, o->cfg.n_layer, o->cfg.n_embd, B, T, clpt_cuda_gemm(), clpt_cuda_lt(),
+           o->name, N / 1e6, o->cfg.n_layer, o->cfg.n_embd, B, T, be->act_bytes == 2 ? "bf16" : "fp32",
+           be->act_bytes == 2 ? "bf16" : clpt_cuda_gemm(), clpt_cuda_lt(),
            clpt_cuda_attn(),
            steps, train_s * 1e3, tps, tflops, o->peak > 0 ? 100 * tflops / o->peak : 0.0,
            o->measured > 0 ? 100 * tflops / o->measured : 0.0, etps, etps / tps, peak / 1e9,
@@ -329,6 +334,8 @@ static int cmd_train(const opts *o)
 {
     const clpt_backend *be = clpt_backend_get("cuda");
     if (!be) return fprintf(stderr, "bench_cuda: %s\n", clpt_errmsg()), 1;
+    if (clpt_cuda_set_activations(o->act)) return fprintf(stderr, "bench_cuda: %s\n", clpt_errmsg()), 1;
+    be = clpt_backend_cuda();
     if (o->profile) be = profiled(be);
     if (clpt_model_config_check(&o->cfg) || o->T < 1 || o->T > o->cfg.n_ctx)
         return fprintf(stderr, "bench_cuda: bad model or T: %s\n", clpt_errmsg()), 1;
@@ -337,9 +344,9 @@ static int cmd_train(const opts *o)
     clpt_cuda_set_lt(o->lt);
     char dev[256];
     clpt_cuda_device_info(dev, sizeof dev, NULL, NULL, NULL);
-    printf("%s: L=%d H=%d C=%d V=%d T=%d on %s, GEMM %s, Lt %d, attention %s\n", o->name,
-           o->cfg.n_layer, o->cfg.n_head, o->cfg.n_embd, o->cfg.vocab_size, o->T, dev, o->gemm,
-           o->lt, o->attn);
+    printf("%s: L=%d H=%d C=%d V=%d T=%d on %s, activations %s, GEMM %s, Lt %d, attention %s\n",
+           o->name, o->cfg.n_layer, o->cfg.n_head, o->cfg.n_embd, o->cfg.vocab_size, o->T, dev, o->act,
+           be->act_bytes == 2 ? "bf16" : o->gemm, o->lt, o->attn);
     char list[256];
     snprintf(list, sizeof list, "%s", o->batches);
     int maxB = 0;
@@ -382,7 +389,7 @@ static int cmd_gemm(const opts *o)
 
 int main(int argc, char **argv)
 {
-    opts o = {.name = "model", .gemm = "bf16", .attn = "mma", .batches = "64,48,32,24,16,12,8,6,4,2,1",
+    opts o = {.name = "model", .gemm = "bf16", .attn = "mma", .act = "fp32", .batches = "64,48,32,24,16,12,8,6,4,2,1",
               .cfg = {12, 12, 768, 1024, 50257, 1e-5f}, .T = 1024, .steps = 10, .warmup = 2,
               .eval_steps = 10, .lt = 1, .size = 8192, .reps = 20, .max_seconds = 60,
               .peak = 989, .measured = 0};

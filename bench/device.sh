@@ -211,17 +211,25 @@ phase_bench() {
   bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn wmma
   bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn mma
   bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn flash
+  # activations stored in bf16 (every GEMM bf16, no operand conversions)
+  bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn mma
+  bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn flash
   if [ -z "${CLPT_DEVICE_QUICK:-}" ]; then
     bench gpt2 12 12 768 16 --gemm bf16 --lt 0 --attn mma
     bench gpt2 12 12 768 16 --gemm tf32 --lt 1 --attn mma
   fi
   # the largest batch that fits, per size (CLPT_BENCH_ATTN=simt if mma failed its tests)
-  local attn=${CLPT_BENCH_ATTN:-mma}
-  bench gpt2 12 12 768 64,48,32,24,16,8 --gemm bf16 --attn "$attn"
+  # (CLPT_BENCH_ACT=bf16 for bf16 activations in these too)
+  local attn=${CLPT_BENCH_ATTN:-mma} act=${CLPT_BENCH_ACT:-fp32}
+  bench gpt2 12 12 768 64,48,32,24,16,8 --gemm bf16 --attn "$attn" --act "$act"
   [ -n "${CLPT_DEVICE_QUICK:-}" ] && return
-  bench gpt2-medium 24 16 1024 48,32,24,16,8,4 --gemm bf16 --attn "$attn"
-  bench gpt2-large 36 20 1280 32,24,16,12,8,4,2 --gemm bf16 --attn "$attn"
-  bench gpt2-xl 48 25 1600 24,16,12,8,6,4,2,1 --gemm bf16 --attn "$attn"
+  bench gpt2-medium 24 16 1024 48,32,24,16,8,4 --gemm bf16 --attn "$attn" --act "$act"
+  bench gpt2-large 36 20 1280 32,24,16,12,8,4,2 --gemm bf16 --attn "$attn" --act "$act"
+  bench gpt2-xl 48 25 1600 24,16,12,8,6,4,2,1 --gemm bf16 --attn "$attn" --act "$act"
+  # bf16 activations at the largest batch: half the activation memory
+  [ "$act" = bf16 ] && return
+  bench gpt2 12 12 768 64,48,32,24,16,8 --attn "$attn" --act bf16
+  bench gpt2-xl 48 25 1600 24,16,12,8,6,4,2,1 --attn "$attn" --act bf16
 }
 
 # the whole test suite with the GPU visible, so `runtime.backend = auto`
@@ -266,6 +274,9 @@ phase_profile() {
       --warmup 2 --eval-steps 3 --attn flash --profile 1 >>"$OUT/profile.log" 2>&1
     note "profile gpt2 with flash attention: rc $? ($(elapsed) s)"
   }
+  timeout 90 "$b" train --name gpt2-bf16act --layers 12 --heads 12 --embd 768 -T 1024 --batches 16 --steps 3 \
+    --warmup 2 --eval-steps 3 --attn "$attn" --act bf16 --profile 1 >>"$OUT/profile.log" 2>&1
+  note "profile gpt2 with bf16 activations: rc $? ($(elapsed) s)"
   [ -n "${CLPT_DEVICE_QUICK:-}" ] && return
   timeout 120 "$b" train --name gpt2-xl --layers 48 --heads 25 --embd 1600 -T 1024 --batches 8 --steps 2 \
     --warmup 1 --eval-steps 2 --attn "$attn" --profile 1 >>"$OUT/profile.log" 2>&1
@@ -310,29 +321,32 @@ write_summary() {
       "and against the measured GEMM rate. peak GB: memory the backend allocated; used GB: the" \
       "whole device (context and cuBLAS included)."
     echo
-    echo "| model | params | GEMM | Lt | attention | B | train tok/s | ms/step | TFLOP/s | MFU peak | MFU measured | eval tok/s | eval/train | peak GB | used GB |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| model | params | activations | GEMM | Lt | attention | B | train tok/s | ms/step | TFLOP/s | MFU peak | MFU measured | eval tok/s | eval/train | peak GB | used GB |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     grep '^RESULT kind=train' "$OUT/bench.log" | while read -r line; do
       v() { echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
       if [ -n "$(v status)" ]; then
-        echo "| $(v name) | | | | | $(v status) | | | | | | | | | |"
+        echo "| $(v name) | | | | | | $(v status) | | | | | | | | | |"
       else
-        echo "| $(v name) | $(v params) | $(v gemm) | $(v lt) | $(v attn) | $(v B) | $(v train_tps) | $(v train_ms) | $(v tflops) | $(v mfu_peak)% | $(v mfu_measured)% | $(v eval_tps) | $(v eval_ratio) | $(v peak_gb) | $(v dev_used_gb) |"
+        echo "| $(v name) | $(v params) | $(v act) | $(v gemm) | $(v lt) | $(v attn) | $(v B) | $(v train_tps) | $(v train_ms) | $(v tflops) | $(v mfu_peak)% | $(v mfu_measured)% | $(v eval_tps) | $(v eval_ratio) | $(v peak_gb) | $(v dev_used_gb) |"
       fi
     done
     if grep -q '^RESULT kind=torch' "$OUT/bench.log" 2>/dev/null; then
       local ours
-      ours=$(grep '^RESULT kind=train name=gpt2 ' "$OUT/bench.log" | grep ' B=16 ' | grep ' gemm=bf16 lt=1 attn=mma ' |
+      ours=$(grep '^RESULT kind=train name=gpt2 ' "$OUT/bench.log" | grep ' B=16 ' | grep ' act=fp32 gemm=bf16 lt=1 attn=mma ' |
+        head -1 | tr ' ' '\n' | sed -n 's/^train_tps=//p')
+      ours16=$(grep '^RESULT kind=train name=gpt2 ' "$OUT/bench.log" | grep ' B=16 ' | grep ' act=bf16 gemm=bf16 lt=1 attn=mma ' |
         head -1 | tr ' ' '\n' | sed -n 's/^train_tps=//p')
       echo
       echo "## PyTorch on the same card (bench/bench_torch_gpu.py: bf16 autocast, SDPA, fused AdamW)"
       echo
-      echo "| model | torch | compile | B | train tok/s | eval tok/s | peak GB | clpt (bf16, mma, B=16) / torch, training |"
-      echo "|---|---|---|---|---|---|---|---|"
+      echo "| model | torch | compile | B | train tok/s | eval tok/s | peak GB | clpt (bf16 GEMM, mma, B=16) / torch, training | the same with bf16 activations |"
+      echo "|---|---|---|---|---|---|---|---|---|"
       grep '^RESULT kind=torch' "$OUT/bench.log" | while read -r line; do
         v() { echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
         r=$(awk -v a="${ours:-0}" -v b="$(v train_tps)" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }')
-        echo "| $(v name) | $(v torch) | $(v compile) | $(v B) | $(v train_tps) | $(v eval_tps) | $(v peak_gb) | $r |"
+        r16=$(awk -v a="${ours16:-0}" -v b="$(v train_tps)" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }')
+        echo "| $(v name) | $(v torch) | $(v compile) | $(v B) | $(v train_tps) | $(v eval_tps) | $(v peak_gb) | $r | $r16 |"
       done
     fi
     if [ -s "$OUT/profile.log" ]; then
