@@ -55,6 +55,7 @@ if [ "${1:-}" = fetch-deps ]; then
   mkdir -p build-deps && cd build-deps || exit 1
   # shellcheck disable=SC2086
   apt-get download $DEB_PKGS || exit 1
+  bash ../tools/cudnn_frontend.sh # the cuDNN frontend headers, into build-deps/cudnn-frontend
   echo "build-deps/: $(ls ./*.deb | wc -l) packages, $(du -sh . | cut -f1); copy build-deps/ along with the tree"
   exit 0
 fi
@@ -132,6 +133,21 @@ use_carried_deps() {
   note "deps: using the carried packages under $DEPS (loader gets: $(ls "$DEPS/ld" | tr '\n' ' '))"
 }
 
+# cuDNN for the cudnn attention: the toolkit's, else the one PyTorch's wheel
+# (nvidia-cudnn-cu13) installed; its lib/ goes on the loader path
+find_cudnn() {
+  CUDNN_ARGS=()
+  local d
+  d=$(python3 -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null) || d=""
+  if [ -n "$d" ] && [ -f "$d/include/cudnn.h" ]; then
+    CUDNN_ARGS=(-DCLPT_CUDNN_INCLUDE="$d/include")
+    export LD_LIBRARY_PATH="$d/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    note "cudnn: $d ($(ls "$d"/lib/libcudnn.so* 2>/dev/null | head -1 | xargs -r basename))"
+  else
+    note "cudnn: no nvidia.cudnn python package; the toolkit's, if any"
+  fi
+}
+
 # ---- build ------------------------------------------------------------------------
 phase_build() {
   DEP_ARGS=()
@@ -146,11 +162,11 @@ phase_build() {
   command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
   rm -rf "$BUILD"
   timeout 200 cmake -S "$ROOT" -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DCLPT_CUDA=ON \
-    -DCMAKE_CUDA_ARCHITECTURES="$ARCH" "${DEP_ARGS[@]}" >"$OUT/build.log" 2>&1 &&
+    -DCMAKE_CUDA_ARCHITECTURES="$ARCH" "${DEP_ARGS[@]}" "${CUDNN_ARGS[@]}" >"$OUT/build.log" 2>&1 &&
     timeout 400 cmake --build "$BUILD" -j"$(nproc)" >>"$OUT/build.log" 2>&1
   BUILD_RC=$?
   if [ $BUILD_RC -eq 0 ] && [ -x "$BUILD/bench/bench_cuda" ]; then
-    note "build: ok ($(elapsed) s)"
+    note "build: ok ($(elapsed) s); $(grep -o 'cuDNN attention o[nf]*' "$OUT/build.log" | head -1)"
   else
     note "build: FAILED (rc $BUILD_RC, $(elapsed) s); see build.log"
     grep -E "error|Error|not found|NOTFOUND" "$OUT/build.log" | head -15
@@ -214,6 +230,7 @@ phase_bench() {
   # activations stored in bf16 (every GEMM bf16, no operand conversions)
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn mma
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn flash
+  bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn cudnn
   if [ -z "${CLPT_DEVICE_QUICK:-}" ]; then
     bench gpt2 12 12 768 16 --gemm bf16 --lt 0 --attn mma
     bench gpt2 12 12 768 16 --gemm tf32 --lt 1 --attn mma
@@ -277,6 +294,9 @@ phase_profile() {
   timeout 90 "$b" train --name gpt2-bf16act --layers 12 --heads 12 --embd 768 -T 1024 --batches 16 --steps 3 \
     --warmup 2 --eval-steps 3 --attn "$attn" --act bf16 --profile 1 >>"$OUT/profile.log" 2>&1
   note "profile gpt2 with bf16 activations: rc $? ($(elapsed) s)"
+  timeout 90 "$b" train --name gpt2-bf16act-cudnn --layers 12 --heads 12 --embd 768 -T 1024 --batches 16 --steps 3 \
+    --warmup 2 --eval-steps 3 --attn cudnn --act bf16 --profile 1 >>"$OUT/profile.log" 2>&1
+  note "profile gpt2 with bf16 activations and cudnn attention: rc $? ($(elapsed) s)"
   [ -n "${CLPT_DEVICE_QUICK:-}" ] && return
   timeout 120 "$b" train --name gpt2-xl --layers 48 --heads 25 --embd 1600 -T 1024 --batches 8 --steps 2 \
     --warmup 1 --eval-steps 2 --attn "$attn" --profile 1 >>"$OUT/profile.log" 2>&1
@@ -365,6 +385,7 @@ write_summary() {
 PHASES=("$@")
 [ ${#PHASES[@]} -eq 0 ] && PHASES=(build test bench)
 gpu_info
+find_cudnn
 MEASURED=""
 for p in "${PHASES[@]}"; do
   case "$p" in

@@ -341,6 +341,15 @@ int main(void)
     test_training(&wide, "bf16", 2, 128);
     CHECK(clpt_cuda_set_attn("flash") == 0);
     test_step(&wide, "bf16", 2, 128);
+    char why[512];
+    if (clpt_cuda_cudnn_available(why, sizeof why)) {
+        CHECK(clpt_cuda_set_attn("cudnn") == 0);
+        test_step(&wide, "bf16", 2, 128);
+        test_training(&wide, "bf16", 2, 128);
+        test_repeatable(&wide, 4, 128);
+    } else {
+        printf("cudnn attention not tested: %s\n", why);
+    }
     CHECK(clpt_cuda_set_attn("mma") == 0);
     test_checkpoint(&small);
     test_repeatable(&wide, 4, 128);

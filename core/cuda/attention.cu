@@ -20,6 +20,7 @@
  *   with P_ij = exp(scale q_i.k_j - lse_i), dP_ij = dO_i.v_j, j <= i.
  * Every output element has one writer: no atomics, deterministic. */
 #include <math.h>
+#include <stdio.h>
 
 #include "cuda_common.cuh"
 
@@ -344,11 +345,22 @@ static float *widened(int slot, const bf16 *src, size_t n)
     return f && !cu_from_bf16(f, src, n) ? f : NULL;
 }
 
+/* cudnn takes bf16 only: with fp32 activations mma runs instead */
+static void cudnn_needs_bf16(void)
+{
+    static int said;
+    if (g_cu.attn == CU_ATTN_CUDNN && !said) {
+        said = 1;
+        fprintf(stderr, "clpt: cuda: cudnn attention needs bf16 activations (cuda_activations = bf16); using mma\n");
+    }
+}
+
 template <>
 void cu_attention_forward<float>(clpt_act *out, float *lse, const clpt_act *qkv, int B, int T, int C,
                                  int NH)
 {
     if (check_shape(B, C, NH, "attention_forward")) return;
+    cudnn_needs_bf16();
     attention_forward_f32((float *)out, lse, (const float *)qkv, B, T, C, NH);
 }
 
@@ -359,6 +371,9 @@ void cu_attention_forward<bf16>(clpt_act *out_, float *lse, const clpt_act *qkv_
     bf16 *out = (bf16 *)out_;
     const bf16 *qkv = (const bf16 *)qkv_;
     if (check_shape(B, C, NH, "attention_forward")) return;
+#ifdef CLPT_WITH_CUDNN
+    if (g_cu.attn == CU_ATTN_CUDNN && cu_cudnn_attention_forward(out, lse, qkv, B, T, C, NH) <= 0) return;
+#endif
     if (g_cu.attn >= CU_ATTN_MMA && cu_attention_mma_ok(out, qkv, qkv, C, NH, 2)) {
         if (g_cu.attn == CU_ATTN_FLASH) cu_attention_forward_flash(out, lse, qkv, B, T, C, NH);
         else cu_attention_forward_mma(out, lse, qkv, B, T, C, NH);
@@ -394,6 +409,10 @@ void cu_attention_backward<bf16>(clpt_act *dqkv_, const clpt_act *dout_, const c
     bf16 *dqkv = (bf16 *)dqkv_;
     const bf16 *dout = (const bf16 *)dout_, *qkv = (const bf16 *)qkv_, *out = (const bf16 *)out_;
     if (check_shape(B, C, NH, "attention_backward")) return;
+#ifdef CLPT_WITH_CUDNN
+    if (g_cu.attn == CU_ATTN_CUDNN && cu_cudnn_attention_backward(dqkv, dout, qkv, out, lse, B, T, C, NH) <= 0)
+        return;
+#endif
     size_t n = (size_t)B * NH * T, nc = (size_t)B * T * C;
     float *D = (float *)cu_scratch(CU_SLOT_ATT, n * sizeof(float));
     if (!D) return;

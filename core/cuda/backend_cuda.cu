@@ -11,6 +11,8 @@
 
 cu_state g_cu;
 
+cudaStream_t cu_stream(void) { return g_cu.stream; }
+
 /* ---- errors ---------------------------------------------------------------- */
 
 int cu_fail(int code, const char *fmt, ...)
@@ -273,17 +275,30 @@ extern "C" int clpt_cuda_set_gemm(const char *mode)
                     mode ? mode : "(null)");
 }
 extern "C" const char *clpt_cuda_gemm(void) { return gemm_names[g_cu.gemm_mode]; }
-static const char *const attn_names[] = {"simt", "wmma", "mma", "flash"};
+static const char *const attn_names[] = {"simt", "wmma", "mma", "flash", "cudnn"};
 extern "C" int clpt_cuda_set_attn(const char *impl)
 {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (impl && !strcmp(impl, attn_names[i])) {
+#ifndef CLPT_WITH_CUDNN
+            if (i == CU_ATTN_CUDNN)
+                return clpt_err(CLPT_EUNSUP, "cuda: this clpt was built without the cudnn attention "
+                                             "(tools/cudnn_frontend.sh, then rebuild)");
+#endif
             g_cu.attn = i;
             return 0;
         }
-    return clpt_err(CLPT_EINVAL, "cuda: unknown attention implementation '%s' (valid: simt, wmma, mma, flash)",
+    return clpt_err(CLPT_EINVAL,
+                    "cuda: unknown attention implementation '%s' (valid: simt, wmma, mma, flash, cudnn)",
                     impl ? impl : "(null)");
 }
+#ifndef CLPT_WITH_CUDNN
+extern "C" int clpt_cuda_cudnn_available(char *why, size_t cap)
+{
+    if (why && cap) snprintf(why, cap, "built without the cudnn attention");
+    return 0;
+}
+#endif
 extern "C" const char *clpt_cuda_attn(void) { return attn_names[g_cu.attn]; }
 static int act_bf16; /* the activation format clpt_backend_cuda() hands out */
 extern "C" int clpt_cuda_set_activations(const char *format)

@@ -58,6 +58,13 @@ const char *clpt_cuda_gemm(void);
 int clpt_cuda_set_attn(const char *impl);
 const char *clpt_cuda_attn(void);
 
+/* Whether the "cudnn" attention can run here: built with it (CLPT_CUDNN),
+ * and libcudnn.so.9 loadable (CLPT_CUDNN_LIB names another file). "cudnn"
+ * is cuDNN's fused attention on bf16 activations; with fp32 activations, or
+ * a shape cuDNN has no plan for, mma runs instead (said once on stderr).
+ * 1, or 0 with the reason in why. */
+int clpt_cuda_cudnn_available(char *why, size_t cap);
+
 /* Fuse matmul_forward's bias into the GEMM with cuBLASLt's epilogue (1) or
  * add it in a separate kernel before a plain GEMM (0). Default from
  * CLPT_CUDA_LT, else 1. Falls back to 0 silently for shapes cuBLASLt has no

@@ -20,6 +20,7 @@ extern "C" {
 #include "clpt.h"
 }
 #include "clpt_cuda.h"
+#include "cuda_host.h"
 
 enum { CU_GEMM_FP32, CU_GEMM_TF32, CU_GEMM_BF16FAST, CU_GEMM_BF16 };
 
@@ -43,16 +44,8 @@ typedef struct cu_state {
 
 extern cu_state g_cu;
 
-/* ---- errors ------------------------------------------------------------ */
+/* ---- errors (cu_fail, cu_check_rt: cuda_host.h) ---------------------------- */
 
-/* Record a failure (the first one is kept in g_cu.status/msg and printed
- * once); also sets clpt_err. Returns code. */
-int cu_fail(int code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-int cu_check_rt(cudaError_t e, const char *what, const char *file, int line);
 int cu_check_blas(cublasStatus_t s, const char *what, const char *file, int line);
 
 /* Each returns 0 or a negative CLPT_E code, never exits. */
@@ -68,13 +61,7 @@ int cu_check_blas(cublasStatus_t s, const char *what, const char *file, int line
 void *cu_malloc(size_t bytes);
 void cu_free_tracked(void *p, size_t bytes);
 
-/* Grow-on-demand device scratch, one per purpose. Contents are not kept
- * across calls that use the same slot. NULL (recorded) on failure. */
-enum { CU_SLOT_CONV_A, CU_SLOT_CONV_B, CU_SLOT_CONV_C, CU_SLOT_LOGITS,
-       CU_SLOT_PARTIAL, CU_SLOT_ATT, CU_SLOT_DOT, CU_SLOT_ENC, CU_SLOT_HEADS,
-       CU_SLOT_WIDE_A, CU_SLOT_WIDE_B, CU_SLOT_WIDE_C, /* fp32 copies of bf16 activations */
-       CU_SLOT_COUNT };
-void *cu_scratch(int slot, size_t bytes);
+/* scratch slots: cuda_host.h; this gives them all back */
 void cu_scratch_release(void);
 
 /* bf16 shadows of parameter tensors, keyed by (fp32 pointer, count).
@@ -152,7 +139,7 @@ template <typename A> int cu_colsum_acc(float *dst, const A *x, int N, int C);
  * (attention_tc.cu), or mma.sync with the scores in registers
  * (attention_mma.cu), which also needs 16-byte aligned activations
  * (cu_attention_mma_ok). */
-enum { CU_ATTN_SIMT, CU_ATTN_WMMA, CU_ATTN_MMA, CU_ATTN_FLASH };
+enum { CU_ATTN_SIMT, CU_ATTN_WMMA, CU_ATTN_MMA, CU_ATTN_FLASH, CU_ATTN_CUDNN };
 int cu_attention_forward_tc(float *out, float *lse, const float *qkv, int B, int T, int C, int NH);
 int cu_attention_backward_tc(float *dqkv, const float *dout, const float *qkv, const float *lse,
                              const float *D, int B, int T, int C, int NH);
