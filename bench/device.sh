@@ -176,7 +176,7 @@ phase_build() {
 # ---- tests ------------------------------------------------------------------------
 phase_test() {
   [ -d "$BUILD" ] || { note "tests: no build"; return; }
-  ( cd "$BUILD" && CLPT_TEST_VERBOSE=1 timeout 240 ctest -L cuda -V --timeout 120 ) \
+  ( cd "$BUILD" && CLPT_TEST_VERBOSE=1 timeout 300 ctest -L cuda -V --timeout 180 ) \
     >"$OUT/tests.log" 2>&1
   TEST_RC=$?
   note "tests: rc $TEST_RC ($(elapsed) s): $(grep -E 'tests passed|tests failed' "$OUT/tests.log" | tail -1)"

@@ -21,12 +21,14 @@ typedef struct outcome {
     cJSON *journal;
 } outcome;
 
-static int run(const clpt_config *cfg0, const char *backend, const char *corpus, const char *name,
-               const char *strategy, const char *const *opts, int n_opts, outcome *out)
+static int run(const clpt_config *cfg0, const char *backend, const char *act, const char *corpus,
+               const char *name, const char *strategy, const char *const *opts, int n_opts, outcome *out)
 {
     clpt_config cfg = *cfg0;
     char kv[64];
     snprintf(kv, sizeof kv, "runtime.backend=%s", backend);
+    CHECK(clpt_config_set_arg(&cfg, kv, "test") == 0);
+    snprintf(kv, sizeof kv, "runtime.cuda_activations=%s", act); /* through the config, as a user sets it */
     CHECK(clpt_config_set_arg(&cfg, kv, "test") == 0);
     clpt_clrun_opts o = fix_opts(&cfg, corpus, name, strategy, opts, n_opts);
     clpt_clrun *r;
@@ -52,6 +54,19 @@ static void outcome_free(outcome *o)
     free(o->base);
     free(o->final);
     cJSON_Delete(o->journal);
+}
+
+/* the activation format the journal's run event records ("" if none) */
+static const char *journal_activations(const cJSON *journal)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, journal) {
+        const cJSON *ev = cJSON_GetObjectItem(e, "event");
+        if (!cJSON_IsString(ev) || strcmp(ev->valuestring, "run")) continue;
+        const cJSON *a = cJSON_GetObjectItem(cJSON_GetObjectItem(e, "device"), "activations");
+        return cJSON_IsString(a) ? a->valuestring : "";
+    }
+    return "";
 }
 
 /* Compare the two runs of one strategy. */
@@ -110,29 +125,37 @@ int main(void)
                       *agem[] = {"memory=8", "ref_rows=4"};
     struct { const char *strategy, *const *opts; int n; } cases[] = {
         {"sequential", none, 0}, {"replay", replay, 1}, {"ewc", ewc, 2}, {"agem", agem, 2}};
-    /* GEMM precision and attention kernels: bounds (ppl rel, update cosine,
-     * update norm rel); fp32 everywhere, then the defaults (bf16) */
-    struct { const char *gemm, *attn; double ppl, cos, norm; } modes[] = {
-        {"fp32", "simt", 1e-3, 0.999, 1e-2}, {"bf16", "mma", 3e-2, 0.95, 5e-2}};
+    /* GEMM precision, attention kernels and activation format: bounds (ppl
+     * rel, update cosine, update norm rel); fp32 everywhere, then the
+     * defaults (bf16 GEMMs), then bf16 activations too */
+    struct { const char *gemm, *attn, *act; double ppl, cos, norm; } modes[] = {
+        {"fp32", "simt", "fp32", 1e-3, 0.999, 1e-2},
+        {"bf16", "mma", "fp32", 3e-2, 0.95, 5e-2},
+        {"bf16", "mma", "bf16", 3e-2, 0.95, 5e-2}};
     for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
         CHECK(clpt_cuda_set_gemm(modes[m].gemm) == 0);
         CHECK(clpt_cuda_set_attn(modes[m].attn) == 0);
         for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
             char what[64], name_c[64], name_g[64];
-            snprintf(what, sizeof what, "%s/%s", cases[k].strategy, modes[m].gemm);
-            snprintf(name_c, sizeof name_c, "%s_%s_cpu", cases[k].strategy, modes[m].gemm);
-            snprintf(name_g, sizeof name_g, "%s_%s_cuda", cases[k].strategy, modes[m].gemm);
+            snprintf(what, sizeof what, "%s/%s/act %s", cases[k].strategy, modes[m].gemm, modes[m].act);
+            snprintf(name_c, sizeof name_c, "%s_%s_%s_cpu", cases[k].strategy, modes[m].gemm, modes[m].act);
+            snprintf(name_g, sizeof name_g, "%s_%s_%s_cuda", cases[k].strategy, modes[m].gemm, modes[m].act);
             outcome c, g;
-            int rc_c = run(&cfg, "cpu", corpus, name_c, cases[k].strategy, cases[k].opts, cases[k].n, &c);
-            int rc_g = run(&cfg, "cuda", corpus, name_g, cases[k].strategy, cases[k].opts, cases[k].n, &g);
+            int rc_c = run(&cfg, "cpu", "default", corpus, name_c, cases[k].strategy, cases[k].opts,
+                           cases[k].n, &c);
+            int rc_g = run(&cfg, "cuda", modes[m].act, corpus, name_g, cases[k].strategy, cases[k].opts,
+                           cases[k].n, &g);
             CHECK_MSG(rc_c == 0 && rc_g == 0, "%s: run failed (cpu %d, cuda %d)", what, rc_c, rc_g);
             if (rc_c == 0 && rc_g == 0) compare(what, &c, &g, modes[m].ppl, modes[m].cos, modes[m].norm);
+            CHECK_MSG(!strcmp(journal_activations(g.journal), modes[m].act),
+                      "%s: the journal records activations '%s'", what, journal_activations(g.journal));
             outcome_free(&c);
             outcome_free(&g);
         }
     }
     clpt_cuda_set_gemm("bf16");
     clpt_cuda_set_attn("mma");
+    clpt_cuda_set_activations("fp32");
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", corpus);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", corpus);
