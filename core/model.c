@@ -171,7 +171,8 @@ static size_t carve_acts(clpt_model *m, char *base, float *stats, size_t BT)
     size_t off = 0, q = 0;
 #define ACT(n) (off = (off + ACT_ALIGN - 1) / ACT_ALIGN * ACT_ALIGN, off += (n) * eb, \
                 base ? (clpt_act *)(base + off - (n) * eb) : NULL)
-#define STAT(n) (q += (n), stats ? stats + q - (n) : NULL)
+/* statistics start on 16-byte boundaries too (cuDNN reads lse in 16-byte pieces) */
+#define STAT(n) (q = (q + 3) / 4 * 4, q += (n), stats ? stats + q - (n) : NULL)
     m->encoded = ACT(BT * C);
     for (size_t l = 0; l < L; l++) {
         layer_acts *a = &m->layers[l];
@@ -190,9 +191,11 @@ static size_t carve_acts(clpt_model *m, char *base, float *stats, size_t BT)
     return off;
 }
 
+/* the stats slab: what carve_acts hands out, each piece rounded up to 4 floats */
 static size_t stat_floats(const clpt_model_config *c, size_t BT)
 {
-    return BT * ((size_t)c->n_layer * (4 + (size_t)c->n_head) + 3);
+    size_t r = (BT + 3) / 4 * 4, rh = ((size_t)c->n_head * BT + 3) / 4 * 4;
+    return (size_t)c->n_layer * (4 * r + rh) + 3 * r;
 }
 
 /* The activation slabs for BT rows. */

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include <map>
+#include <string>
 #include <memory>
 #include <tuple>
 #include <unordered_map>
@@ -61,22 +62,28 @@ static int load(void)
 {
     if (dnn.tried) return dnn.ok;
     dnn.tried = 1;
+    if (!cu_stream()) { /* the backend is not initialised: its stream is what cuDNN must use */
+        snprintf(dnn.why, sizeof dnn.why, "the cuda backend is not initialised");
+        dnn.tried = 0;
+        return 0;
+    }
     const char *env = getenv("CLPT_CUDNN_LIB");
-    const char *names[] = {env && *env ? env : "libcudnn.so.9", "libcudnn.so"};
-    for (int i = 0; i < 2 && !fe::cudnn_dlhandle; i++) fe::cudnn_dlhandle = dlopen(names[i], RTLD_NOW | RTLD_GLOBAL);
+    const char *name = env && *env ? env : "libcudnn.so.9";
+    fe::cudnn_dlhandle = dlopen(name, RTLD_NOW | RTLD_GLOBAL);
     if (!fe::cudnn_dlhandle) {
         const char *e = dlerror();
-        snprintf(dnn.why, sizeof dnn.why, "cannot load %s (%s); set CLPT_CUDNN_LIB or LD_LIBRARY_PATH", names[0],
+        snprintf(dnn.why, sizeof dnn.why, "cannot load %s (%s); set CLPT_CUDNN_LIB or LD_LIBRARY_PATH", name,
                  e ? e : "not found");
         return 0;
     }
+    /* the frontend loads a CUDA runtime of its own for a few calls: the one
+     * clpt runs on, not another major version found first */
+    char cudart[32];
+    snprintf(cudart, sizeof cudart, "libcudart.so.%d", CUDART_VERSION / 1000);
+    setenv("CUDNN_FRONTEND_CUDART_LIB_NAME", cudart, 0);
     try {
         if (fe::detail::create_handle(&dnn.handle) != CUDNN_STATUS_SUCCESS) {
             snprintf(dnn.why, sizeof dnn.why, "cudnnCreate failed");
-            return 0;
-        }
-        if (fe::detail::set_stream(dnn.handle, cu_stream()) != CUDNN_STATUS_SUCCESS) {
-            snprintf(dnn.why, sizeof dnn.why, "cudnnSetStream failed");
             return 0;
         }
     } catch (const std::exception &e) {
@@ -181,6 +188,15 @@ static graph_entry *get_graph(int B, int T, int NH, int HS, int backward)
         msg = ex.what();
         ok = false;
     }
+    /* the deterministic backward can want a workspace of B NH T^2 bf16; a
+     * plan whose workspace would not leave room for the rest is no plan */
+    size_t dev_free = 0, dev_total = 0;
+    if (ok && e.workspace > 0 && cudaMemGetInfo(&dev_free, &dev_total) == cudaSuccess &&
+        (size_t)e.workspace > dev_free / 2) {
+        msg = "its workspace (" + std::to_string(e.workspace >> 20) + " MB) exceeds half the free device memory";
+        ok = false;
+    }
+    cudaGetLastError();
     if (!ok) {
         snprintf(dnn.why, sizeof dnn.why, "no cuDNN %s plan for B=%d T=%d NH=%d head size %d: %s",
                  backward ? "backward" : "forward", B, T, NH, HS, msg.c_str());
@@ -207,6 +223,9 @@ static int run(graph_entry *e, std::unordered_map<int64_t, void *> &pack, const 
     if (e->workspace > 0 && !(ws = cu_scratch(CU_SLOT_CUDNN, (size_t)e->workspace))) return CLPT_ENOMEM;
     std::string msg;
     try {
+        /* bound anew each time, as cheap as it is safe */
+        if (fe::detail::set_stream(dnn.handle, cu_stream()) != CUDNN_STATUS_SUCCESS)
+            return cu_fail(CLPT_EIO, "cudnn %s: cudnnSetStream failed", what);
         fe::error_t st = e->graph->execute(dnn.handle, pack, ws);
         if (!st.is_good()) msg = st.get_message();
     } catch (const std::exception &ex) {
@@ -219,9 +238,17 @@ static int run(graph_entry *e, std::unordered_map<int64_t, void *> &pack, const 
 /* bf16 elements: 2 bytes */
 static void *at(const void *p, int64_t elems) { return (char *)p + 2 * elems; }
 
+/* cuDNN reads lse in 16-byte pieces; the model's is aligned, a caller's may not be */
+static int lse_unaligned(const float *lse)
+{
+    if ((uintptr_t)lse % 16 == 0) return 0;
+    snprintf(dnn.why, sizeof dnn.why, "lse is not 16-byte aligned");
+    return 1;
+}
+
 int cu_cudnn_attention_forward(void *out, float *lse, const void *qkv, int B, int T, int C, int NH)
 {
-    graph_entry *e = load() ? get_graph(B, T, NH, C / NH, 0) : NULL;
+    graph_entry *e = load() && !lse_unaligned(lse) ? get_graph(B, T, NH, C / NH, 0) : NULL;
     if (!e) {
         say_fallback();
         return 1;
@@ -234,7 +261,7 @@ int cu_cudnn_attention_forward(void *out, float *lse, const void *qkv, int B, in
 int cu_cudnn_attention_backward(void *dqkv, const void *dout, const void *qkv, const void *out, const float *lse,
                                 int B, int T, int C, int NH)
 {
-    graph_entry *e = load() ? get_graph(B, T, NH, C / NH, 1) : NULL;
+    graph_entry *e = load() && !lse_unaligned(lse) ? get_graph(B, T, NH, C / NH, 1) : NULL;
     if (!e) {
         say_fallback();
         return 1;
