@@ -11,7 +11,9 @@
 # Environment: OUT (default ./out-device); CLPT_CUDA_ARCH (default: the GPU's
 # compute capability, e.g. 90); CLPT_DEVICE_BUDGET (seconds after which the
 # remaining benchmarks are skipped, default 360); CLPT_DEVICE_QUICK=1 (124M
-# only); CLPT_DEVICE_FORCE_DEPS=1 (use build-deps/ even if the system has
+# and 1.5B with bf16 activations only); CLPT_DEVICE_FULL=1 (also the slower
+# kernels measured before); CLPT_BENCH_ATTN / CLPT_BENCH_ACT (the size sweep's
+# attention and activations); CLPT_DEVICE_FORCE_DEPS=1 (use build-deps/ even if the system has
 # the libraries; for testing the fallback); CLPT_E2E_BACKEND (default cuda).
 #
 # The device image may lack clpt's build dependencies (OpenBLAS, inih, cJSON,
@@ -221,32 +223,34 @@ phase_bench() {
   timeout 60 "$b" gemm --size 8192 --reps 20 >>"$OUT/bench.log" 2>&1
   MEASURED=$(grep 'kind=gemm' "$OUT/bench.log" | sed -n 's/.*tflops=\([0-9.]*\).*/\1/p' | tail -1)
   note "gemm 8192^3 bf16: ${MEASURED:-failed} TFLOP/s ($(elapsed) s)"
-  # GEMM precision, the bias epilogue and the attention kernel, on GPT-2
-  # small at a fixed batch
-  bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn simt
-  bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn wmma
+  # the attention kernels and activation formats on GPT-2 small at a fixed
+  # batch (CLPT_DEVICE_FULL=1 adds simt, wmma, no bias epilogue and tf32,
+  # measured before: bench/results/)
+  if [ -n "${CLPT_DEVICE_FULL:-}" ]; then
+    bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn simt
+    bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn wmma
+    bench gpt2 12 12 768 16 --gemm bf16 --lt 0 --attn mma
+    bench gpt2 12 12 768 16 --gemm tf32 --lt 1 --attn mma
+  fi
   bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn mma
   bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn flash
   # activations stored in bf16 (every GEMM bf16, no operand conversions)
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn mma
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn flash
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn cudnn
-  if [ -z "${CLPT_DEVICE_QUICK:-}" ]; then
-    bench gpt2 12 12 768 16 --gemm bf16 --lt 0 --attn mma
-    bench gpt2 12 12 768 16 --gemm tf32 --lt 1 --attn mma
-  fi
-  # the largest batch that fits, per size (CLPT_BENCH_ATTN=simt if mma failed its tests)
-  # (CLPT_BENCH_ACT=bf16 for bf16 activations in these too)
+  # the largest batch that fits, per size, with the attention and activation
+  # format chosen (CLPT_BENCH_ATTN, CLPT_BENCH_ACT; defaults mma, fp32), then
+  # GPT-2 small and XL with bf16 activations (half the activation memory)
   local attn=${CLPT_BENCH_ATTN:-mma} act=${CLPT_BENCH_ACT:-fp32}
   bench gpt2 12 12 768 64,48,32,24,16,8 --gemm bf16 --attn "$attn" --act "$act"
+  if [ "$act" != bf16 ]; then
+    bench gpt2 12 12 768 64,48,32,24,16,8 --attn "$attn" --act bf16
+    bench gpt2-xl 48 25 1600 24,16,12,8,6,4,2,1 --attn "$attn" --act bf16
+  fi
   [ -n "${CLPT_DEVICE_QUICK:-}" ] && return
   bench gpt2-medium 24 16 1024 48,32,24,16,8,4 --gemm bf16 --attn "$attn" --act "$act"
   bench gpt2-large 36 20 1280 32,24,16,12,8,4,2 --gemm bf16 --attn "$attn" --act "$act"
   bench gpt2-xl 48 25 1600 24,16,12,8,6,4,2,1 --gemm bf16 --attn "$attn" --act "$act"
-  # bf16 activations at the largest batch: half the activation memory
-  [ "$act" = bf16 ] && return
-  bench gpt2 12 12 768 64,48,32,24,16,8 --attn "$attn" --act bf16
-  bench gpt2-xl 48 25 1600 24,16,12,8,6,4,2,1 --attn "$attn" --act bf16
 }
 
 # the whole test suite with the GPU visible, so `runtime.backend = auto`
