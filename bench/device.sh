@@ -23,7 +23,7 @@
 # /tmp/clpt-deps there (never over the system) and used only if needed.
 #
 # $OUT receives summary.md, gpu.txt, build.log, tests.log, bench.log and,
-# with the profile, suite and e2e phases, profile.log, suite.log and e2e.log.
+# with the profile, suite and e2e phases, profile.log, suite.log and e2e-*.log.
 set -u -o pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
@@ -269,17 +269,23 @@ phase_suite() {
 # machine cannot download the corpus); bench/device.sh pack-e2e DIR puts
 # them into DIR here.
 phase_e2e() {
-  local data=$ROOT/data/quickstart ref=$ROOT/runs/quickstart-ref out=/tmp/clpt-e2e t0=$SECONDS
+  local data=$ROOT/data/quickstart ref=$ROOT/runs/quickstart-ref act
   [ -f "$data/manifest.json" ] || { note "e2e: no data/quickstart carried (bench/device.sh pack-e2e)"; return; }
   [ -x "$BUILD/clpt" ] || { note "e2e: no build"; return; }
-  rm -rf "$out"
-  ( cd "$ROOT" && CLPT_QUICKSTART_BACKEND=${CLPT_E2E_BACKEND:-cuda} timeout 300 "$BUILD/clpt" run lua/examples/quickstart.lua \
-      "$data" "$out" ) >"$OUT/e2e.log" 2>&1
-  local rc=$?
-  note "e2e quickstart on ${CLPT_E2E_BACKEND:-cuda}: rc $rc ($((SECONDS - t0)) s; $(grep -c '"event": *"eval"' "$out"/*/journal.jsonl 2>/dev/null | awk -F: '{s+=$2} END {print s+0}') cells)"
-  if [ -d "$ref" ] && command -v python3 >/dev/null; then
-    note "e2e vs the CPU run: $(python3 "$ROOT/bench/compare_cells.py" "$ref" "$out" 2>&1 | tail -1)"
-  fi
+  # fp32 activations with mma attention, then bf16 activations with cudnn
+  # (mma where cuDNN is missing), each against the CPU's cells
+  for act in ${CLPT_E2E_ACTS:-fp32 bf16}; do
+    local out=/tmp/clpt-e2e-$act t0=$SECONDS attn=mma
+    [ "$act" = bf16 ] && attn=cudnn
+    rm -rf "$out"
+    ( cd "$ROOT" && CLPT_CUDA_ACT=$act CLPT_CUDA_ATTN=$attn CLPT_QUICKSTART_BACKEND=${CLPT_E2E_BACKEND:-cuda} \
+        timeout 300 "$BUILD/clpt" run lua/examples/quickstart.lua "$data" "$out" ) >"$OUT/e2e-$act.log" 2>&1
+    local rc=$?
+    note "e2e quickstart on ${CLPT_E2E_BACKEND:-cuda}, $act activations, $attn attention: rc $rc ($((SECONDS - t0)) s; $(grep -c '"event": *"eval"' "$out"/*/journal.jsonl 2>/dev/null | awk -F: '{s+=$2} END {print s+0}') cells)"
+    if [ -d "$ref" ] && command -v python3 >/dev/null; then
+      note "e2e $act vs the CPU run: $(python3 "$ROOT/bench/compare_cells.py" "$ref" "$out" 2>&1 | tail -1)"
+    fi
+  done
 }
 
 # per-op time of GPT-2 124M and 1.5B steps (bench_cuda --profile), into profile.log
