@@ -63,6 +63,8 @@ struct clpt_clrun {
     int lockfd;                  /* the run folder's lock (clpt_fs_lock_dir); -1 when not held */
     clrun_cell *cells;
     int n_cells, cap_cells;
+    int *cell_index;             /* open addressing: cell number + 1, 0 = empty; index_cap slots */
+    int index_cap;
     int journal_done;            /* highest position with domain_end in the journal */
     int run_ended;               /* run_end is in the journal */
     int resumed;

@@ -58,18 +58,57 @@ int clrun_journal_open(clpt_clrun *r)
 
 /* ---- cells ------------------------------------------------------------------------ */
 
+/* Cells are found through a hash of (model, domain, split): a study's grid
+ * has tens of thousands, and a resume looks each journaled one up. */
+static uint32_t cell_hash(const char *model, const char *domain, int split)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)split; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)model; *p; p++) h = (h ^ *p) * 16777619u;
+    h = (h ^ 0xff) * 16777619u; /* a separator: ("ab","c") and ("a","bc") differ */
+    for (const unsigned char *p = (const unsigned char *)domain; *p; p++) h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+/* the slot that holds the cell, or the empty slot where it would go */
+static int *cell_slot(const clpt_clrun *r, const char *model, const char *domain, int split)
+{
+    uint32_t mask = (uint32_t)r->index_cap - 1, i = cell_hash(model, domain, split) & mask;
+    for (;; i = (i + 1) & mask) {
+        int k = r->cell_index[i];
+        if (!k) return &r->cell_index[i];
+        const clrun_cell *c = &r->cells[k - 1];
+        if (c->split == split && !strcmp(c->model, model) && !strcmp(c->domain, domain)) return &r->cell_index[i];
+    }
+}
+
 const clrun_cell *clrun_cell_find(const clpt_clrun *r, const char *model, const char *domain, int split)
 {
+    if (!r->index_cap) return NULL;
+    int k = *cell_slot(r, model, domain, split);
+    return k ? &r->cells[k - 1] : NULL;
+}
+
+/* room for one more cell at a load of at most one half */
+static int index_reserve(clpt_clrun *r)
+{
+    if (2 * (r->n_cells + 1) <= r->index_cap) return 0;
+    int cap = r->index_cap ? 2 * r->index_cap : 256;
+    int *ix = calloc((size_t)cap, sizeof *ix);
+    if (!ix) return clpt_err(CLPT_ENOMEM, "out of memory");
+    free(r->cell_index);
+    r->cell_index = ix;
+    r->index_cap = cap;
     for (int i = 0; i < r->n_cells; i++) {
         const clrun_cell *c = &r->cells[i];
-        if (c->split == split && !strcmp(c->model, model) && !strcmp(c->domain, domain)) return c;
+        *cell_slot(r, c->model, c->domain, c->split) = i + 1;
     }
-    return NULL;
+    return 0;
 }
 
 int clrun_cell_add(clpt_clrun *r, const char *model, const char *domain, int split,
                    const clpt_eval_result *res, int has_rank)
 {
+    if (index_reserve(r)) return CLPT_ENOMEM;
     if (r->n_cells == r->cap_cells) {
         int cap = r->cap_cells ? 2 * r->cap_cells : 64;
         clrun_cell *c = realloc(r->cells, cap * sizeof *c);
@@ -88,7 +127,7 @@ int clrun_cell_add(clpt_clrun *r, const char *model, const char *domain, int spl
     c->split = split;
     c->r = *res;
     c->has_rank = has_rank;
-    r->n_cells++;
+    *cell_slot(r, model, domain, split) = ++r->n_cells;
     return 0;
 }
 
@@ -99,8 +138,10 @@ void clrun_cells_free(clpt_clrun *r)
         free(r->cells[i].domain);
     }
     free(r->cells);
+    free(r->cell_index);
     r->cells = NULL;
-    r->n_cells = r->cap_cells = 0;
+    r->cell_index = NULL;
+    r->n_cells = r->cap_cells = r->index_cap = 0;
 }
 
 /* ---- run description --------------------------------------------------------------- */

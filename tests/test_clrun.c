@@ -3,9 +3,13 @@
  * inside a domain (same weights and cells as an uninterrupted run), the
  * hooks' order as a plugin sees it, refusals (other strategy, options,
  * recipe), a torn journal line, an evaluation-only run, DAPT-style labels,
- * and later evaluation of kept checkpoints. */
+ * later evaluation of kept checkpoints, and the cell index at the size of
+ * the study's 159 x 160 grid. */
 #define _XOPEN_SOURCE 700
+#include <time.h>
+
 #include "check.h"
+#include "clrun_impl.h"
 #include "test_clrun_fixture.h"
 
 static const char *corpus;
@@ -270,8 +274,46 @@ static void test_lock(void)
     clpt_clrun_close(r2);
 }
 
+/* 159 domains x 160 models x 2 splits: every cell found as itself, cells
+ * never added not found, names that concatenate alike kept apart */
+static void test_cell_index(void)
+{
+    clpt_clrun *r = calloc(1, sizeof *r);
+    char model[32], domain[32];
+    clpt_eval_result res = {0};
+    int n = 0, ok = 1;
+    clock_t t0 = clock();
+    for (int m = 0; m < 160 && ok; m++)
+        for (int d = 0; d < 159 && ok; d++)
+            for (int s = 0; s < 2 && ok; s++) {
+                snprintf(model, sizeof model, "after:%d", m);
+                snprintf(domain, sizeof domain, "domain%d", d);
+                res.ppl = n++;
+                ok = clrun_cell_add(r, model, domain, s, &res, 0) == 0;
+            }
+    CHECK(ok && r->n_cells == n);
+    for (int m = 0; m < 160; m++)
+        for (int d = 0; d < 159; d++)
+            for (int s = 0; s < 2; s++) {
+                snprintf(model, sizeof model, "after:%d", m);
+                snprintf(domain, sizeof domain, "domain%d", d);
+                const clrun_cell *c = clrun_cell_find(r, model, domain, s);
+                ok &= c && c->split == s && !strcmp(c->model, model) && !strcmp(c->domain, domain) &&
+                      c->r.ppl == (double)((m * 159 + d) * 2 + s);
+            }
+    CHECK_MSG(ok, "every cell must be found as itself");
+    CHECK(!clrun_cell_find(r, "after:160", "domain0", 0) && !clrun_cell_find(r, "after:0", "domain0", 2));
+    CHECK(clrun_cell_add(r, "ab", "c", 0, &res, 0) == 0 && clrun_cell_add(r, "a", "bc", 0, &res, 0) == 0);
+    const clrun_cell *x = clrun_cell_find(r, "ab", "c", 0), *y = clrun_cell_find(r, "a", "bc", 0);
+    CHECK(x && y && x != y && !strcmp(x->model, "ab") && !strcmp(y->model, "a"));
+    printf("cell index: %d cells added and found in %.2f s\n", r->n_cells, (double)(clock() - t0) / CLOCKS_PER_SEC);
+    clrun_cells_free(r);
+    free(r);
+}
+
 int main(void)
 {
+    test_cell_index();
     corpus = fix_corpus();
     if (!corpus) return 1;
     fix_config(&cfg);
