@@ -6,7 +6,7 @@
  *       [--ctx 1024 --vocab 50257 -T 1024] [--batches 64,32,16,8,4,2,1]
  *       [--steps 10 --warmup 2 --eval-steps 10 --max-seconds 60]
  *       [--gemm bf16|bf16fast|tf32|fp32 --lt 1 --attn simt|wmma|mma|flash]
- *       [--act fp32|bf16]
+ *       [--act fp32|bf16] [--gelu-fusion 0|1]
  *       [--peak 989 --measured 0] [--profile 1]
  *       trains at the first batch size of the list that fits (forward,
  *       backward, AdamW with clipping), then times evaluation forwards
@@ -42,7 +42,7 @@ static double now(void)
 typedef struct opts {
     const char *name, *gemm, *batches, *attn, *act;
     clpt_model_config cfg;
-    int T, steps, warmup, eval_steps, lt, size, reps, profile;
+    int T, steps, warmup, eval_steps, lt, size, reps, profile, gelu_fusion;
     double max_seconds, peak, measured;
 } opts;
 
@@ -68,6 +68,7 @@ static int parse(opts *o, int argc, char **argv)
         else if (!strcmp(a, "--lt")) o->lt = atoi(v);
         else if (!strcmp(a, "--attn")) o->attn = v;
         else if (!strcmp(a, "--act")) o->act = v;
+        else if (!strcmp(a, "--gelu-fusion")) o->gelu_fusion = atoi(v);
         else if (!strcmp(a, "--peak")) o->peak = atof(v);
         else if (!strcmp(a, "--measured")) o->measured = atof(v);
         else if (!strcmp(a, "--size")) o->size = atoi(v);
@@ -193,6 +194,16 @@ static void p_adamw(float *p, const float *g, float *m, float *v, size_t n, floa
 static void p_fill(float *x, float a, size_t n) { PROF(real->fill(x, a, n), "fill"); }
 static void p_axpy(float *y, float a, const float *x, size_t n) { PROF(real->axpy(y, a, x, n), "axpy"); }
 static void p_scale(float *x, float a, size_t n) { PROF(real->scale(x, a, n), "scale"); }
+static void p_mm_gelu_f(clpt_act *o, clpt_act *pre, const clpt_act *i, const float *w, const float *b, int N,
+                        int IN, int OUT)
+{
+    PROF(real->matmul_gelu_forward(o, pre, i, w, b, N, IN, OUT), "matmul_gelu_forward %dx%d", IN, OUT);
+}
+static void p_mm_b_gelu(clpt_act *di, float *dw, float *db, const clpt_act *d, const clpt_act *i, const float *w,
+                        const clpt_act *pre, int N, int IN, int OUT)
+{
+    PROF(real->matmul_backward_gelu(di, dw, db, d, i, w, pre, N, IN, OUT), "matmul_backward_gelu %dx%d", IN, OUT);
+}
 static void p_act_zero(clpt_act *x, size_t n) { PROF(real->act_zero(x, n), "act_zero"); }
 static double p_dot(const float *x, const float *y, size_t n)
 {
@@ -218,6 +229,8 @@ static const clpt_backend *profiled(const clpt_backend *be)
     p.gelu_forward = p_gelu_f;
     p.gelu_backward = p_gelu_b;
     p.classifier = p_cls;
+    if (be->matmul_gelu_forward) p.matmul_gelu_forward = p_mm_gelu_f;
+    if (be->matmul_backward_gelu) p.matmul_backward_gelu = p_mm_b_gelu;
     p.adamw = p_adamw;
     p.fill = p_fill;
     p.axpy = p_axpy;
@@ -316,11 +329,11 @@ static int run_batch(const opts *o, const clpt_backend *be, int B, const int *x,
     double N = (double)clpt_model_nparams(m);
     double fpt = 6.0 * N + 6.0 * o->cfg.n_layer * (double)o->cfg.n_embd * T;
     double tps = B * T / train_s, etps = B * T / eval_s, tflops = tps * fpt / 1e12;
-    printf("RESULT kind=train name=%s params=%.1fM L=%d C=%d B=%d T=%d act=%s gemm=%s lt=%d attn=%s "
+    printf("RESULT kind=train name=%s params=%.1fM L=%d C=%d B=%d T=%d act=%s gemm=%s lt=%d gelu=%d attn=%s "
            "steps=%d train_ms=%.2f train_tps=%.0f tflops=%.1f mfu_peak=%.1f mfu_measured=%.1f "
            "eval_tps=%.0f eval_ratio=%.2f peak_gb=%.2f dev_used_gb=%.2f loss=%.4f eval_loss=%.4f\n",
            o->name, N / 1e6, o->cfg.n_layer, o->cfg.n_embd, B, T, be->act_bytes == 2 ? "bf16" : "fp32",
-           be->act_bytes == 2 ? "bf16" : clpt_cuda_gemm(), clpt_cuda_lt(),
+           be->act_bytes == 2 ? "bf16" : clpt_cuda_gemm(), clpt_cuda_lt(), clpt_cuda_gelu_fusion(),
            clpt_cuda_attn(),
            steps, train_s * 1e3, tps, tflops, o->peak > 0 ? 100 * tflops / o->peak : 0.0,
            o->measured > 0 ? 100 * tflops / o->measured : 0.0, etps, etps / tps, peak / 1e9,
@@ -342,6 +355,7 @@ static int cmd_train(const opts *o)
     if (clpt_cuda_set_gemm(o->gemm) || clpt_cuda_set_attn(o->attn))
         return fprintf(stderr, "bench_cuda: %s\n", clpt_errmsg()), 1;
     clpt_cuda_set_lt(o->lt);
+    clpt_cuda_set_gelu_fusion(o->gelu_fusion);
     char dev[256];
     clpt_cuda_device_info(dev, sizeof dev, NULL, NULL, NULL);
     printf("%s: L=%d H=%d C=%d V=%d T=%d on %s, activations %s, GEMM %s, Lt %d, attention %s\n",

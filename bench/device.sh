@@ -238,6 +238,9 @@ phase_bench() {
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn mma
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn flash
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn cudnn
+  # GELU in cuBLASLt's epilogues
+  bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn mma --gelu-fusion 1
+  bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn mma --gelu-fusion 1
   # the largest batch that fits, per size, with the attention and activation
   # format chosen (CLPT_BENCH_ATTN, CLPT_BENCH_ACT; defaults mma, fp32), then
   # GPT-2 small and XL with bf16 activations (half the activation memory)
@@ -351,21 +354,21 @@ write_summary() {
       "and against the measured GEMM rate. peak GB: memory the backend allocated; used GB: the" \
       "whole device (context and cuBLAS included)."
     echo
-    echo "| model | params | activations | GEMM | Lt | attention | B | train tok/s | ms/step | TFLOP/s | MFU peak | MFU measured | eval tok/s | eval/train | peak GB | used GB |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| model | params | activations | GEMM | Lt | GELU fused | attention | B | train tok/s | ms/step | TFLOP/s | MFU peak | MFU measured | eval tok/s | eval/train | peak GB | used GB |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     grep '^RESULT kind=train' "$OUT/bench.log" | while read -r line; do
       v() { echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
       if [ -n "$(v status)" ]; then
-        echo "| $(v name) | | | | | | $(v status) | | | | | | | | | |"
+        echo "| $(v name) | | | | | | | $(v status) | | | | | | | | | |"
       else
-        echo "| $(v name) | $(v params) | $(v act) | $(v gemm) | $(v lt) | $(v attn) | $(v B) | $(v train_tps) | $(v train_ms) | $(v tflops) | $(v mfu_peak)% | $(v mfu_measured)% | $(v eval_tps) | $(v eval_ratio) | $(v peak_gb) | $(v dev_used_gb) |"
+        echo "| $(v name) | $(v params) | $(v act) | $(v gemm) | $(v lt) | $(v gelu) | $(v attn) | $(v B) | $(v train_tps) | $(v train_ms) | $(v tflops) | $(v mfu_peak)% | $(v mfu_measured)% | $(v eval_tps) | $(v eval_ratio) | $(v peak_gb) | $(v dev_used_gb) |"
       fi
     done
     if grep -q '^RESULT kind=torch' "$OUT/bench.log" 2>/dev/null; then
       local ours
-      ours=$(grep '^RESULT kind=train name=gpt2 ' "$OUT/bench.log" | grep ' B=16 ' | grep ' act=fp32 gemm=bf16 lt=1 attn=mma ' |
+      ours=$(grep '^RESULT kind=train name=gpt2 ' "$OUT/bench.log" | grep ' B=16 ' | grep ' act=fp32 gemm=bf16 lt=1 gelu=0 attn=mma ' |
         head -1 | tr ' ' '\n' | sed -n 's/^train_tps=//p')
-      ours16=$(grep '^RESULT kind=train name=gpt2 ' "$OUT/bench.log" | grep ' B=16 ' | grep ' act=bf16 gemm=bf16 lt=1 attn=mma ' |
+      ours16=$(grep '^RESULT kind=train name=gpt2 ' "$OUT/bench.log" | grep ' B=16 ' | grep ' act=bf16 gemm=bf16 lt=1 gelu=0 attn=mma ' |
         head -1 | tr ' ' '\n' | sed -n 's/^train_tps=//p')
       echo
       echo "## PyTorch on the same card (bench/bench_torch_gpu.py: bf16 autocast, SDPA, fused AdamW)"

@@ -88,6 +88,18 @@ struct clpt_backend {
     /* logits (N,V), fp32 = inp (N,C) @ wte^T, for tests and inspection */
     void (*logits)(float *out, const clpt_act *inp, const float *wte, int N, int C, int V);
 
+    /* ---- optional fusions: NULL, or the results of the ops they replace ---- */
+    /* matmul_forward(pre, inp, w, bias, N, IN, OUT, 0), then
+     * gelu_forward(out, pre, N * OUT) */
+    void (*matmul_gelu_forward)(clpt_act *out, clpt_act *pre, const clpt_act *inp, const float *w,
+                                const float *bias, int N, int IN, int OUT);
+    /* matmul_backward(dinp, dw, dbias, dout, inp, w, N, IN, OUT), then
+     * gelu_backward(dinp, pre, dinp, N * IN): the MLP's output projection,
+     * whose input inp is gelu(pre) */
+    void (*matmul_backward_gelu)(clpt_act *dinp, float *dw, float *dbias, const clpt_act *dout,
+                                 const clpt_act *inp, const float *w, const clpt_act *pre, int N,
+                                 int IN, int OUT);
+
     /* ---- optimizer ------------------------------------------------------- */
     /* PyTorch AdamW on n elements: p *= 1 - lr*wd; g' = g*gscale;
      * m = b1 m + (1-b1) g'; v = b2 v + (1-b2) g'^2;

@@ -342,8 +342,12 @@ static void body_forward(clpt_model *m, int B, int T)
         be->copy(a->res2, x, row_bytes);
         be->matmul_forward(a->res2, a->atty, P(m, l, P_APW), P(m, l, P_APB), N, C, C, 1.0f);
         be->layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, P(m, l, P_LN2W), P(m, l, P_LN2B), N, C, eps);
-        be->matmul_forward(a->fch, a->ln2, P(m, l, P_FCW), P(m, l, P_FCB), N, C, 4 * C, 0.0f);
-        be->gelu_forward(a->fch_gelu, a->fch, (size_t)N * 4 * C);
+        if (be->matmul_gelu_forward) {
+            be->matmul_gelu_forward(a->fch_gelu, a->fch, a->ln2, P(m, l, P_FCW), P(m, l, P_FCB), N, C, 4 * C);
+        } else {
+            be->matmul_forward(a->fch, a->ln2, P(m, l, P_FCW), P(m, l, P_FCB), N, C, 4 * C, 0.0f);
+            be->gelu_forward(a->fch_gelu, a->fch, (size_t)N * 4 * C);
+        }
         be->copy(a->res3, a->res2, row_bytes);
         be->matmul_forward(a->res3, a->fch_gelu, P(m, l, P_FPW), P(m, l, P_FPB), N, 4 * C, C, 1.0f);
         x = a->res3;
@@ -413,9 +417,14 @@ static void body_backward(clpt_model *m, int B, int T)
         layer_acts *a = &m->layers[l];
         const clpt_act *x = l ? m->layers[l - 1].res3 : m->encoded;
         /* MLP: res3 = res2 + gelu(ln2 Wfc) Wp */
-        be->matmul_backward(m->dbig, G(m, l, P_FPW), G(m, l, P_FPB), m->dres, a->fch_gelu,
-                            P(m, l, P_FPW), N, 4 * C, C);
-        be->gelu_backward(m->dbig, a->fch, m->dbig, (size_t)N * 4 * C);
+        if (be->matmul_backward_gelu) {
+            be->matmul_backward_gelu(m->dbig, G(m, l, P_FPW), G(m, l, P_FPB), m->dres, a->fch_gelu,
+                                     P(m, l, P_FPW), a->fch, N, 4 * C, C);
+        } else {
+            be->matmul_backward(m->dbig, G(m, l, P_FPW), G(m, l, P_FPB), m->dres, a->fch_gelu,
+                                P(m, l, P_FPW), N, 4 * C, C);
+            be->gelu_backward(m->dbig, a->fch, m->dbig, (size_t)N * 4 * C);
+        }
         be->matmul_backward(m->dsmall, G(m, l, P_FCW), G(m, l, P_FCB), m->dbig, a->ln2,
                             P(m, l, P_FCW), N, C, 4 * C);
         be->layernorm_backward(m->dres, G(m, l, P_LN2W), G(m, l, P_LN2B), m->dsmall, a->res2,

@@ -83,8 +83,9 @@ static void test_step(const clpt_model_config *cfg, const char *mode, int B, int
     CHECK(clpt_model_forward_backward(p.c, x, y, B, T, 1.0f, &lc) == 0);
     CHECK(clpt_model_forward_backward(p.g, x, y, B, T, 1.0f, &lg) == 0);
     double rel = fabs(lg - lc) / fabs(lc), ltol = strict(mode) ? 1e-4 : 1e-2;
-    printf("  step %s/%s act=%s C=%d T=%d: loss cpu %.6f cuda %.6f rel %.2e\n", mode, clpt_cuda_attn(),
-           gpu->act_bytes == 2 ? "bf16" : "fp32", cfg->n_embd, T, lc, lg, rel);
+    printf("  step %s/%s act=%s gelu fused=%d C=%d T=%d: loss cpu %.6f cuda %.6f rel %.2e\n", mode,
+           clpt_cuda_attn(), gpu->act_bytes == 2 ? "bf16" : "fp32", clpt_cuda_gelu_fusion(), cfg->n_embd, T, lc,
+           lg, rel);
     CHECK_MSG(rel <= ltol, "training loss (%s): rel %.3e > %.1e", mode, rel, ltol);
 
     /* gradients, tensor by tensor */
@@ -329,6 +330,9 @@ int main(void)
     test_step(&wide, "bf16", 2, 128);
     test_training(&wide, "bf16", 2, 128);
     test_repeatable(&wide, 4, 128);
+    clpt_cuda_set_gelu_fusion(1);
+    test_step(&wide, "bf16", 2, 128);
+    clpt_cuda_set_gelu_fusion(0);
 
     /* activations stored in bf16 (every GEMM bf16), against the fp32 CPU */
     CHECK(clpt_cuda_set_activations("bf16") == 0);
@@ -339,6 +343,10 @@ int main(void)
     CHECK(clpt_cuda_set_attn("mma") == 0);
     test_step(&wide, "bf16", 2, 128);
     test_training(&wide, "bf16", 2, 128);
+    clpt_cuda_set_gelu_fusion(1); /* GELU in cuBLASLt's epilogues */
+    test_step(&wide, "bf16", 2, 128);
+    test_repeatable(&wide, 4, 128);
+    clpt_cuda_set_gelu_fusion(0);
     CHECK(clpt_cuda_set_attn("flash") == 0);
     test_step(&wide, "bf16", 2, 128);
     char why[512];

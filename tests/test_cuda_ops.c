@@ -183,6 +183,60 @@ static void test_matmul(const char *mode, int N, int IN, int OUT, int with_bias,
     free(x); free(w); free(bias); free(o0); free(g); free(gw); free(gb);
 }
 
+/* The GELU fusions against the reference's separate ops: matmul_forward
+ * then gelu_forward; matmul_backward then gelu_backward on dinp. With
+ * fusion on they go through cuBLASLt's epilogues, with it off through the
+ * separate kernels; both must give the reference's results. */
+static void test_matmul_gelu(int N, int IN, int OUT)
+{
+    char what[128];
+    double tol = gemm_tol("bf16");
+    size_t nx = (size_t)N * IN, nw = (size_t)IN * OUT, no = (size_t)N * OUT;
+    float *x = host_normal(nx, 1.0), *w = host_normal(nw, 0.1), *bias = host_normal(OUT, 0.5);
+    clpt_act *cx = act_new(cpu, x, nx), *cpre = act_new(cpu, NULL, no), *cout = act_new(cpu, NULL, no);
+    cpu->matmul_forward(cpre, cx, w, bias, N, IN, OUT, 0.0f);
+    cpu->gelu_forward(cout, cpre, no);
+    clpt_act *dx = act_new(gpu, x, nx), *dpre = act_new(gpu, NULL, no), *dout = act_new(gpu, NULL, no);
+    float *dw = dev_upload(w, nw * 4), *db = dev_upload(bias, OUT * 4);
+    gpu->matmul_gelu_forward(dout, dpre, dx, dw, db, N, IN, OUT);
+    float *g1 = act_get(gpu, dpre, no), *w1 = act_get(cpu, cpre, no);
+    snprintf(what, sizeof what, "matmul_gelu_forward fused=%d %dx%dx%d pre", clpt_cuda_gelu_fusion(), N, IN, OUT);
+    compare_f32(what, g1, w1, no, tol);
+    free(g1); free(w1);
+    g1 = act_get(gpu, dout, no);
+    w1 = act_get(cpu, cout, no);
+    snprintf(what, sizeof what, "matmul_gelu_forward fused=%d %dx%dx%d gelu", clpt_cuda_gelu_fusion(), N, IN, OUT);
+    compare_f32(what, g1, w1, no, tol);
+    free(g1); free(w1);
+
+    /* backward of the projection that takes gelu(pre) (N, OUT) to (N, IN2) */
+    int IN2 = OUT, OUT2 = IN;
+    size_t nw2 = (size_t)IN2 * OUT2, ng = (size_t)N * OUT2;
+    float *w2 = host_normal(nw2, 0.1), *g = host_normal(ng, 1.0), *gw = host_normal(nw2, 1.0);
+    float *gb = host_normal(OUT2, 1.0);
+    clpt_act *cg = act_new(cpu, g, ng), *cdin = act_new(cpu, NULL, no);
+    clpt_act *dg = act_new(gpu, g, ng), *ddin = act_new(gpu, NULL, no);
+    float *dw2 = dev_upload(w2, nw2 * 4), *dgw = dev_upload(gw, nw2 * 4), *dgb = dev_upload(gb, OUT2 * 4);
+    cpu->matmul_backward(cdin, gw, gb, cg, cout, w2, N, IN2, OUT2);
+    cpu->gelu_backward(cdin, cpre, cdin, no);
+    gpu->matmul_backward_gelu(ddin, dgw, dgb, dg, dout, dw2, dpre, N, IN2, OUT2);
+    g1 = act_get(gpu, ddin, no);
+    w1 = act_get(cpu, cdin, no);
+    snprintf(what, sizeof what, "matmul_backward_gelu fused=%d %dx%dx%d dinp", clpt_cuda_gelu_fusion(), N, IN2, OUT2);
+    compare_f32(what, g1, w1, no, tol);
+    free(g1); free(w1);
+    g1 = dev_download(dgw, nw2);
+    compare_f32("matmul_backward_gelu dw", g1, gw, nw2, tol);
+    free(g1);
+    g1 = dev_download(dgb, OUT2);
+    compare_f32("matmul_backward_gelu dbias", g1, gb, OUT2, 1e-5);
+    free(g1);
+    gpu->free(dx); gpu->free(dpre); gpu->free(dout); gpu->free(dw); gpu->free(db);
+    gpu->free(dg); gpu->free(ddin); gpu->free(dw2); gpu->free(dgw); gpu->free(dgb);
+    cpu->free(cx); cpu->free(cpre); cpu->free(cout); cpu->free(cg); cpu->free(cdin);
+    free(x); free(w); free(bias); free(w2); free(g); free(gw); free(gb);
+}
+
 /* A parameter changed by any writing op must not be served from a stale
  * bf16 shadow: matmul, change w, matmul again, for each way of writing. */
 static void test_shadow_refresh(const char *mode)
@@ -558,6 +612,14 @@ static void test_layer_ops(void)
         test_matmul(mode, 50, 64, 96, 0, 0.0f);
         test_matmul(mode, 50, 64, 96, 0, 1.0f);
         test_shadow_refresh(mode);
+        if (!strcmp(mode, "bf16"))
+            for (int fused = 0; fused <= 1; fused++) {
+                clpt_cuda_set_gelu_fusion(fused);
+                test_matmul_gelu(37, 24, 72); /* rows that are not a multiple of anything */
+                test_matmul_gelu(256, 768, 3072); /* GPT-2 small's fc */
+                test_matmul_gelu(64, 40, 36); /* IN2 = 36: not a multiple of 8, the separate kernels */
+            }
+        clpt_cuda_set_gelu_fusion(0);
         test_classifier(mode, 37, 32, 1000, 0);
         test_classifier(mode, 37, 32, 1000, 1);
         test_classifier(mode, 5, 16, 3, 1);

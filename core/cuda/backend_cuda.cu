@@ -312,6 +312,8 @@ extern "C" int clpt_cuda_set_activations(const char *format)
 }
 extern "C" const char *clpt_cuda_activations(void) { return act_bf16 ? "bf16" : "fp32"; }
 extern "C" void clpt_cuda_set_lt(int on) { g_cu.use_lt = on != 0; }
+extern "C" void clpt_cuda_set_gelu_fusion(int on) { g_cu.gelu_fusion = on != 0; }
+extern "C" int clpt_cuda_gelu_fusion(void) { return g_cu.gelu_fusion; }
 extern "C" int clpt_cuda_lt(void) { return g_cu.use_lt; }
 extern "C" int clpt_cuda_status(void) { return g_cu.status; }
 extern "C" const char *clpt_cuda_status_msg(void) { return g_cu.msg; }
@@ -387,6 +389,8 @@ template <typename A> static void fill_vtable(clpt_backend *b)
     b->gelu_backward = cu_gelu_backward<A>;
     b->classifier = cu_classifier<A>;
     b->logits = cu_logits<A>;
+    b->matmul_gelu_forward = cu_matmul_gelu_forward<A>;
+    b->matmul_backward_gelu = cu_matmul_backward_gelu<A>;
     b->adamw = cu_adamw;
     b->fill = cu_fill;
     b->axpy = cu_axpy;
@@ -455,6 +459,7 @@ extern "C" const clpt_backend *clpt_backend_cuda(void)
         if (init_device() == 0) {
             const char *mode = getenv("CLPT_CUDA_GEMM"), *lt = getenv("CLPT_CUDA_LT");
             const char *attn = getenv("CLPT_CUDA_ATTN"), *act = getenv("CLPT_CUDA_ACT");
+            const char *gelu = getenv("CLPT_CUDA_GELU_FUSION");
             if (mode && *mode && clpt_cuda_set_gemm(mode))
                 fprintf(stderr, "clpt: %s; using bf16\n", clpt_errmsg());
             if (attn && *attn && clpt_cuda_set_attn(attn))
@@ -462,6 +467,7 @@ extern "C" const clpt_backend *clpt_backend_cuda(void)
             if (act && *act && clpt_cuda_set_activations(act))
                 fprintf(stderr, "clpt: %s; using fp32\n", clpt_errmsg());
             if (lt && *lt) g_cu.use_lt = atoi(lt) != 0;
+            if (gelu && *gelu) g_cu.gelu_fusion = atoi(gelu) != 0;
             fill_vtable<float>(&cuda_backend);
             fill_vtable<bf16>(&cuda_backend_bf16);
             ready = 1;

@@ -72,6 +72,14 @@ int clpt_cuda_cudnn_available(char *why, size_t cap);
 void clpt_cuda_set_lt(int on);
 int clpt_cuda_lt(void);
 
+/* GELU in cuBLASLt's epilogues (1): the MLP's fc GEMM writes gelu(x) and
+ * keeps x (GELU_AUX_BIAS), and its output projection's backward GEMM applies
+ * gelu'(x) (DGELU), instead of separate GELU kernels (0). Needs the cuBLASLt
+ * path (clpt_cuda_set_lt). Default from CLPT_CUDA_GELU_FUSION, else 0: not
+ * yet measured. Falls back to 0 when cuBLASLt refuses. */
+void clpt_cuda_set_gelu_fusion(int on);
+int clpt_cuda_gelu_fusion(void);
+
 /* Backend ops return nothing (backend.h), so the first failure inside one
  * (a CUDA or cuBLAS error, scratch memory exhausted, an unsupported shape)
  * is kept here: 0 or a negative CLPT_E code. The message is also printed

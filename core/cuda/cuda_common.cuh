@@ -36,6 +36,7 @@ typedef struct cu_state {
     char name[256];
     int gemm_mode;        /* CU_GEMM_* */
     int use_lt;           /* bias epilogue through cuBLASLt */
+    int gelu_fusion;      /* GELU in the fc GEMM's epilogue, its gradient in the projection's */
     int attn;             /* CU_ATTN_*: the attention kernels for head size 64 */
     int status;           /* first failure inside an op, 0 if none */
     char msg[512];
@@ -104,12 +105,29 @@ int cu_gemm(int ta, int tb, int m, int n, int k, const cu_operand *A, int lda,
             const cu_operand *B, int ldb, void *C, cudaDataType_t ctype, int ldc, float alpha,
             float beta);
 
-/* matmul_forward through cuBLASLt with the bias epilogue (bias of type
- * btype, out of type otype); returns 1 if done, 0 if the caller must take
- * the plain path (no algorithm for this shape, or cuBLASLt refused, which
- * also turns the Lt path off). */
-int cu_lt_matmul_bias(void *out, cudaDataType_t otype, const cu_operand *w, const cu_operand *inp,
-                      const void *bias, cudaDataType_t btype, int N, int IN, int OUT, float beta);
+/* One column-major product through cuBLASLt with an epilogue:
+ * D (m,n) = epi(op(A) (m,k) B (k,n) [+ bias] [+ beta D]), op(A) = A^T when
+ * ta; aux is the GELU input (written by GELU_AUX_BIAS, read by DGELU), of
+ * D's type, leading dimension aux_ld. Returns 1 if done, 0 if the caller
+ * must take the plain path (no algorithm for this shape, or cuBLASLt
+ * refused, which also turns that use of cuBLASLt off). */
+typedef struct cu_lt_call {
+    int ta, m, n, k;
+    const cu_operand *A;
+    int lda;
+    const cu_operand *B;
+    int ldb;
+    void *D;
+    cudaDataType_t dtype;
+    int ldd;
+    float beta;
+    cublasLtEpilogue_t epi;
+    const void *bias;
+    cudaDataType_t btype;
+    const void *aux;
+    int64_t aux_ld;
+} cu_lt_call;
+int cu_lt_matmul(const cu_lt_call *c);
 
 /* ---- launch helpers ---------------------------------------------------------- */
 
@@ -229,6 +247,13 @@ template <typename A>
 void cu_classifier(float *losses, int *ranks, clpt_act *dinp, float *dwte, const clpt_act *inp,
                    const float *wte, const int *targets, int N, int C, int V, float dscale);
 template <typename A> void cu_logits(float *out, const clpt_act *inp, const float *wte, int N, int C, int V);
+template <typename A>
+void cu_matmul_gelu_forward(clpt_act *out, clpt_act *pre, const clpt_act *inp, const float *w,
+                            const float *bias, int N, int IN, int OUT);
+template <typename A>
+void cu_matmul_backward_gelu(clpt_act *dinp, float *dw, float *dbias, const clpt_act *dout,
+                             const clpt_act *inp, const float *w, const clpt_act *pre, int N, int IN,
+                             int OUT);
 template <typename A> void cu_act_to_host(float *dst, const clpt_act *src, size_t n);
 template <typename A> void cu_act_to_device(clpt_act *dst, const float *src, size_t n);
 /* explicit specialisations (kernels.cu, attention.cu) */

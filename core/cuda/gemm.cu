@@ -100,31 +100,36 @@ static uint32_t align_of(const void *p)
     } while (0)
 #define LT_SET(fn, obj, attr, val) LT_TRY(fn(obj, attr, &(val), sizeof(val)))
 
-int cu_lt_matmul_bias(void *out, cudaDataType_t otype, const cu_operand *w, const cu_operand *inp,
-                      const void *bias, cudaDataType_t btype, int N, int IN, int OUT, float beta)
+int cu_lt_matmul(const cu_lt_call *c)
 {
     cublasLtMatmulDesc_t desc = NULL;
     cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
     cublasLtMatmulPreference_t pref = NULL;
-    cublasOperation_t opn = CUBLAS_OP_N;
-    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    cublasOperation_t opa = c->ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = CUBLAS_OP_N;
+    cublasLtEpilogue_t epi = c->epi;
     cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
     const char *what = NULL;
     uint64_t ws = g_cu.lt_ws_bytes;
-    uint32_t al_a = align_of(w->p), al_b = align_of(inp->p), al_c = align_of(out);
-    float alpha = 1.0f;
+    uint32_t al_a = align_of(c->A->p), al_b = align_of(c->B->p), al_c = align_of(c->D);
+    float alpha = 1.0f, beta = c->beta;
     int rc = 0, count = 0;
     cublasLtMatmulHeuristicResult_t res;
-    /* column-major: out^T (OUT,N) = w^T (OUT,IN) @ inp^T (IN,N) + bias (OUT) */
-    LT_TRY(cublasLtMatmulDescCreate(&desc, compute_for(w), CUDA_R_32F));
-    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_TRANSA, opn);
-    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_TRANSB, opn);
+    LT_TRY(cublasLtMatmulDescCreate(&desc, compute_for(c->A), CUDA_R_32F));
+    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_TRANSA, opa);
+    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_TRANSB, opb);
     LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_EPILOGUE, epi);
-    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
-    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, btype);
-    LT_TRY(cublasLtMatrixLayoutCreate(&la, w->type, OUT, IN, OUT));
-    LT_TRY(cublasLtMatrixLayoutCreate(&lb, inp->type, IN, N, IN));
-    LT_TRY(cublasLtMatrixLayoutCreate(&lc, otype, OUT, N, OUT));
+    if (c->bias) {
+        LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, c->bias);
+        LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, c->btype);
+    }
+    if (c->aux) { /* GELU's input: written forward, read backward; D's type */
+        LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, c->aux);
+        LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, c->aux_ld);
+    }
+    /* the stored matrices: A is (k,m) when transposed, B (k,n), C = D (m,n) */
+    LT_TRY(cublasLtMatrixLayoutCreate(&la, c->A->type, c->ta ? c->k : c->m, c->ta ? c->m : c->k, c->lda));
+    LT_TRY(cublasLtMatrixLayoutCreate(&lb, c->B->type, c->k, c->n, c->ldb));
+    LT_TRY(cublasLtMatrixLayoutCreate(&lc, c->dtype, c->m, c->n, c->ldd));
     LT_TRY(cublasLtMatmulPreferenceCreate(&pref));
     LT_SET(cublasLtMatmulPreferenceSetAttribute, pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, ws);
     LT_SET(cublasLtMatmulPreferenceSetAttribute, pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, al_a);
@@ -137,14 +142,15 @@ int cu_lt_matmul_bias(void *out, cudaDataType_t otype, const cu_operand *w, cons
         goto done;
     }
     /* C == D: the residual stream is updated in place when beta is 1 */
-    LT_TRY(cublasLtMatmul(g_cu.lt, desc, &alpha, w->p, la, inp->p, lb, &beta, out, lc, out, lc,
-                          &res.algo, g_cu.lt_ws, g_cu.lt_ws_bytes, g_cu.stream));
+    LT_TRY(cublasLtMatmul(g_cu.lt, desc, &alpha, c->A->p, la, c->B->p, lb, &beta, c->D, lc, c->D, lc, &res.algo,
+                          g_cu.lt_ws, g_cu.lt_ws_bytes, g_cu.stream));
     rc = 1;
 done:
     if (st != CUBLAS_STATUS_SUCCESS) {
-        fprintf(stderr, "clpt: cuda: cuBLASLt refused (%s: status %d); bias added separately from now on\n",
-                what, (int)st);
-        g_cu.use_lt = 0;
+        fprintf(stderr, "clpt: cuda: cuBLASLt refused (%s: status %d); %s separately from now on\n", what, (int)st,
+                c->aux ? "GELU" : "bias added");
+        if (c->aux) g_cu.gelu_fusion = 0;
+        else g_cu.use_lt = 0;
     }
     if (pref) cublasLtMatmulPreferenceDestroy(pref);
     if (lc) cublasLtMatrixLayoutDestroy(lc);
@@ -152,6 +158,18 @@ done:
     if (la) cublasLtMatrixLayoutDestroy(la);
     if (desc) cublasLtMatmulDescDestroy(desc);
     return rc;
+}
+
+/* the bias the epilogue adds to an output of type A: fp32 (16-byte aligned,
+ * or NULL), or its bf16 shadow (cuBLASLt wants the bias in D's type) */
+template <typename A> static const void *lt_bias(const float *bias, int OUT, cudaDataType_t *type)
+{
+    if (sizeof(A) == 2) {
+        *type = CUDA_R_16BF;
+        return cu_weight_bf16(bias, OUT);
+    }
+    *type = CUDA_R_32F;
+    return (uintptr_t)bias % 16 == 0 ? bias : NULL;
 }
 
 /* ---- matmul ------------------------------------------------------------------------ */
@@ -176,16 +194,13 @@ void cu_matmul_forward(clpt_act *out_, const clpt_act *inp_, const float *w, con
     cu_operand W, X;
     if (weight_operand<A>(&W, w, (size_t)IN * OUT) || act_operand(&X, inp, (size_t)N * IN, CU_SLOT_CONV_A))
         return;
-    /* cuBLASLt may load the bias vector in 16-byte pieces; with a bf16
-     * output the bias is the bf16 shadow (the epilogue's default type) */
-    if (bias && g_cu.use_lt && (sizeof(A) == 2 || (uintptr_t)bias % 16 == 0)) {
-        const void *b = bias;
-        cudaDataType_t bt = CUDA_R_32F;
-        if (sizeof(A) == 2) {
-            b = cu_weight_bf16(bias, OUT);
-            bt = CUDA_R_16BF;
-        }
-        if (b && cu_lt_matmul_bias(out, cu_type<A>(), &W, &X, b, bt, N, IN, OUT, beta)) return;
+    /* cuBLASLt may load the bias vector in 16-byte pieces */
+    if (bias && g_cu.use_lt) {
+        cu_lt_call c = {0, OUT, N, IN, &W, OUT, &X, IN, out, cu_type<A>(), OUT, beta,
+                        CUBLASLT_EPILOGUE_BIAS, NULL, CUDA_R_32F, NULL, 0};
+        c.bias = lt_bias<A>(bias, OUT, &c.btype);
+        /* out^T (OUT,N) = w^T (OUT,IN) @ inp^T (IN,N) + bias */
+        if (c.bias && cu_lt_matmul(&c)) return;
     }
     if (bias) {
         size_t n = (size_t)N * OUT;
@@ -227,7 +242,67 @@ void cu_logits(float *out, const clpt_act *inp_, const float *wte, int N, int C,
     cu_gemm(1, 0, V, N, C, &W, C, &X, C, out, CUDA_R_32F, V, 1.0f, 0.0f);
 }
 
+/* ---- GELU fused into the GEMMs' epilogues (clpt_cuda_set_gelu_fusion) -------------------- */
+
+template <typename A>
+void cu_matmul_gelu_forward(clpt_act *out_, clpt_act *pre_, const clpt_act *inp_, const float *w,
+                            const float *bias, int N, int IN, int OUT)
+{
+    A *out = (A *)out_, *pre = (A *)pre_;
+    if (g_cu.gelu_fusion && g_cu.use_lt && bias && OUT % 8 == 0) {
+        cu_operand W, X;
+        if (weight_operand<A>(&W, w, (size_t)IN * OUT) ||
+            act_operand(&X, (const A *)inp_, (size_t)N * IN, CU_SLOT_CONV_A))
+            return;
+        /* out^T = gelu(w^T inp^T + bias), pre^T = the GELU input, both (OUT,N) */
+        cu_lt_call c = {0, OUT, N, IN, &W, OUT, &X, IN, out, cu_type<A>(), OUT, 0.0f,
+                        CUBLASLT_EPILOGUE_GELU_AUX_BIAS, NULL, CUDA_R_32F, NULL, 0};
+        c.bias = lt_bias<A>(bias, OUT, &c.btype);
+        c.aux = pre;
+        c.aux_ld = OUT;
+        if (c.bias && cu_lt_matmul(&c)) return;
+    }
+    cu_matmul_forward<A>(pre_, inp_, w, bias, N, IN, OUT, 0.0f);
+    cu_gelu_forward<A>(out_, pre_, (size_t)N * OUT);
+}
+
+template <typename A>
+void cu_matmul_backward_gelu(clpt_act *dinp_, float *dw, float *dbias, const clpt_act *dout_,
+                             const clpt_act *inp_, const float *w, const clpt_act *pre_, int N, int IN,
+                             int OUT)
+{
+    if (!g_cu.gelu_fusion || !g_cu.use_lt || IN % 8 != 0) {
+        cu_matmul_backward<A>(dinp_, dw, dbias, dout_, inp_, w, N, IN, OUT);
+        cu_gelu_backward<A>(dinp_, pre_, dinp_, (size_t)N * IN);
+        return;
+    }
+    A *dinp = (A *)dinp_;
+    const A *dout = (const A *)dout_, *inp = (const A *)inp_;
+    cu_operand W, D, X;
+    if (weight_operand<A>(&W, w, (size_t)IN * OUT) ||
+        act_operand(&D, dout, (size_t)N * OUT, CU_SLOT_CONV_A) ||
+        act_operand(&X, inp, (size_t)N * IN, CU_SLOT_CONV_B))
+        return;
+    /* dinp^T (IN,N) = (w (IN,OUT) @ dout^T (OUT,N)) * gelu'(pre^T); w is stored as w^T (OUT,IN) */
+    cu_lt_call c = {1, IN, N, OUT, &W, OUT, &D, OUT, dinp, cu_type<A>(), IN, 0.0f,
+                    CUBLASLT_EPILOGUE_DGELU, NULL, CUDA_R_32F, NULL, 0};
+    c.aux = pre_;
+    c.aux_ld = IN;
+    if (!cu_lt_matmul(&c)) {
+        if (cu_gemm(1, 0, IN, N, OUT, &W, OUT, &D, OUT, dinp, cu_type<A>(), IN, 1.0f, 0.0f)) return;
+        cu_gelu_backward<A>(dinp_, pre_, dinp_, (size_t)N * IN);
+    }
+    /* dw^T (OUT,IN) += dout^T (OUT,N) @ inp (N,IN); inp is stored as inp^T (IN,N) */
+    if (cu_gemm(0, 1, OUT, IN, N, &D, OUT, &X, IN, dw, CUDA_R_32F, OUT, 1.0f, 1.0f)) return;
+    if (dbias) cu_colsum_acc(dbias, dout, N, OUT);
+}
+
 #define INSTANTIATE(A)                                                                          \
+    template void cu_matmul_gelu_forward<A>(clpt_act *, clpt_act *, const clpt_act *, const float *, \
+                                            const float *, int, int, int);                       \
+    template void cu_matmul_backward_gelu<A>(clpt_act *, float *, float *, const clpt_act *,     \
+                                             const clpt_act *, const float *, const clpt_act *, int, \
+                                             int, int);                                         \
     template void cu_matmul_forward<A>(clpt_act *, const clpt_act *, const float *, const float *, \
                                        int, int, int, float);                                   \
     template void cu_matmul_backward<A>(clpt_act *, float *, float *, const clpt_act *,          \
