@@ -88,8 +88,8 @@ static const char *human_seconds(char *buf, size_t n, double s)
     return buf;
 }
 
-/* "cpu", or "cuda: <card> (<gemm>, <attention>[, bf16 activations])"; "?"
- * for journals from before the field existed */
+/* "cpu", or "cuda: <card> (<gemm>, <attention>[, bf16 activations][, GELU
+ * fused])"; "?" for journals from before the field existed */
 static void device_text(FILE *f, const clpt_jrun *r)
 {
     const cJSON *d = r->device, *be = d ? cJSON_GetObjectItemCaseSensitive(d, "backend") : NULL;
@@ -108,6 +108,7 @@ static void device_text(FILE *f, const clpt_jrun *r)
         esc(f, att->valuestring);
         const cJSON *act = cJSON_GetObjectItemCaseSensitive(d, "activations");
         if (cJSON_IsString(act) && !strcmp(act->valuestring, "bf16")) fputs(", bf16 activations", f);
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "gelu_fusion"))) fputs(", GELU fused", f);
         fputs(")", f);
     }
 }
