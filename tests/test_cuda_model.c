@@ -344,8 +344,11 @@ int main(void)
     test_step(&wide, "bf16", 2, 128);
     test_training(&wide, "bf16", 2, 128);
     clpt_cuda_set_gelu_fusion(1); /* GELU in cuBLASLt's epilogues */
+    long fused0 = clpt_cuda_gelu_fused();
     test_step(&wide, "bf16", 2, 128);
     test_repeatable(&wide, 4, 128);
+    printf("  gelu fusion: %ld GEMMs with a GELU epilogue\n", clpt_cuda_gelu_fused() - fused0);
+    CHECK_MSG(clpt_cuda_gelu_fused() > fused0 || !clpt_cuda_gelu_fusion(), "GELU fusion on, but no GELU epilogue ran");
     clpt_cuda_set_gelu_fusion(0);
     CHECK(clpt_cuda_set_attn("flash") == 0);
     test_step(&wide, "bf16", 2, 128);

@@ -314,6 +314,7 @@ extern "C" const char *clpt_cuda_activations(void) { return act_bf16 ? "bf16" : 
 extern "C" void clpt_cuda_set_lt(int on) { g_cu.use_lt = on != 0; }
 extern "C" void clpt_cuda_set_gelu_fusion(int on) { g_cu.gelu_fusion = on != 0; }
 extern "C" int clpt_cuda_gelu_fusion(void) { return g_cu.gelu_fusion; }
+extern "C" long clpt_cuda_gelu_fused(void) { return g_cu.gelu_fused; }
 extern "C" int clpt_cuda_lt(void) { return g_cu.use_lt; }
 extern "C" int clpt_cuda_status(void) { return g_cu.status; }
 extern "C" const char *clpt_cuda_status_msg(void) { return g_cu.msg; }

@@ -79,6 +79,8 @@ int clpt_cuda_lt(void);
  * yet measured. Falls back to 0 when cuBLASLt refuses. */
 void clpt_cuda_set_gelu_fusion(int on);
 int clpt_cuda_gelu_fusion(void);
+/* how many GEMMs have run with a GELU epilogue so far: whether it happened */
+long clpt_cuda_gelu_fused(void);
 
 /* Backend ops return nothing (backend.h), so the first failure inside one
  * (a CUDA or cuBLAS error, scratch memory exhausted, an unsupported shape)

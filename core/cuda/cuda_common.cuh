@@ -37,6 +37,7 @@ typedef struct cu_state {
     int gemm_mode;        /* CU_GEMM_* */
     int use_lt;           /* bias epilogue through cuBLASLt */
     int gelu_fusion;      /* GELU in the fc GEMM's epilogue, its gradient in the projection's */
+    long gelu_fused;      /* GEMMs that ran with a GELU epilogue */
     int attn;             /* CU_ATTN_*: the attention kernels for head size 64 */
     int status;           /* first failure inside an op, 0 if none */
     char msg[512];

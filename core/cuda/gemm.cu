@@ -139,11 +139,17 @@ int cu_lt_matmul(const cu_lt_call *c)
     st = cublasLtMatmulAlgoGetHeuristic(g_cu.lt, desc, la, lb, lc, lc, pref, 1, &res, &count);
     if (st != CUBLAS_STATUS_SUCCESS || count == 0) {
         st = CUBLAS_STATUS_SUCCESS; /* nothing for this shape: the plain path it is */
+        if (c->aux) { /* and for the GELU epilogues, from now on: say so, ask no more */
+            fprintf(stderr, "clpt: cuda: cuBLASLt has no GELU epilogue for a %dx%dx%d product; "
+                            "GELU runs separately from now on\n", c->m, c->n, c->k);
+            g_cu.gelu_fusion = 0;
+        }
         goto done;
     }
     /* C == D: the residual stream is updated in place when beta is 1 */
     LT_TRY(cublasLtMatmul(g_cu.lt, desc, &alpha, c->A->p, la, c->B->p, lb, &beta, c->D, lc, c->D, lc, &res.algo,
                           g_cu.lt_ws, g_cu.lt_ws_bytes, g_cu.stream));
+    if (c->aux) g_cu.gelu_fused++;
     rc = 1;
 done:
     if (st != CUBLAS_STATUS_SUCCESS) {
