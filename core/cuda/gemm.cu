@@ -219,9 +219,11 @@ void cu_matmul_forward(clpt_act *out_, const clpt_act *inp_, const float *w, con
     cu_gemm(0, 0, OUT, N, IN, &W, OUT, &X, IN, out, cu_type<A>(), OUT, 1.0f, beta);
 }
 
+/* matmul_backward; with pre, dinp is then multiplied by gelu'(pre), in the
+ * dinp GEMM's epilogue when GELU fusion is on */
 template <typename A>
-void cu_matmul_backward(clpt_act *dinp_, float *dw, float *dbias, const clpt_act *dout_,
-                        const clpt_act *inp_, const float *w, int N, int IN, int OUT)
+static void matmul_backward(clpt_act *dinp_, float *dw, float *dbias, const clpt_act *dout_, const clpt_act *inp_,
+                            const float *w, const clpt_act *pre, int N, int IN, int OUT)
 {
     A *dinp = (A *)dinp_;
     const A *dout = (const A *)dout_, *inp = (const A *)inp_;
@@ -230,11 +232,27 @@ void cu_matmul_backward(clpt_act *dinp_, float *dw, float *dbias, const clpt_act
         act_operand(&D, dout, (size_t)N * OUT, CU_SLOT_CONV_A) ||
         act_operand(&X, inp, (size_t)N * IN, CU_SLOT_CONV_B))
         return;
-    /* dinp^T (IN,N) = w (IN,OUT) @ dout^T (OUT,N); w is stored as w^T (OUT,IN) */
-    if (cu_gemm(1, 0, IN, N, OUT, &W, OUT, &D, OUT, dinp, cu_type<A>(), IN, 1.0f, 0.0f)) return;
+    /* dinp^T (IN,N) = w (IN,OUT) @ dout^T (OUT,N) [* gelu'(pre^T)]; w is stored as w^T (OUT,IN) */
+    int fused = 0;
+    if (pre && g_cu.gelu_fusion && g_cu.use_lt && IN % 8 == 0) {
+        cu_lt_call c = {1, IN, N, OUT, &W, OUT, &D, OUT, dinp, cu_type<A>(), IN, 0.0f,
+                        CUBLASLT_EPILOGUE_DGELU, NULL, CUDA_R_32F, pre, IN};
+        fused = cu_lt_matmul(&c);
+    }
+    if (!fused) {
+        if (cu_gemm(1, 0, IN, N, OUT, &W, OUT, &D, OUT, dinp, cu_type<A>(), IN, 1.0f, 0.0f)) return;
+        if (pre) cu_gelu_backward<A>(dinp_, pre, dinp_, (size_t)N * IN);
+    }
     /* dw^T (OUT,IN) += dout^T (OUT,N) @ inp (N,IN); inp is stored as inp^T (IN,N) */
     if (cu_gemm(0, 1, OUT, IN, N, &D, OUT, &X, IN, dw, CUDA_R_32F, OUT, 1.0f, 1.0f)) return;
     if (dbias) cu_colsum_acc(dbias, dout, N, OUT);
+}
+
+template <typename A>
+void cu_matmul_backward(clpt_act *dinp, float *dw, float *dbias, const clpt_act *dout, const clpt_act *inp,
+                        const float *w, int N, int IN, int OUT)
+{
+    matmul_backward<A>(dinp, dw, dbias, dout, inp, w, NULL, N, IN, OUT);
 }
 
 template <typename A>
@@ -273,34 +291,10 @@ void cu_matmul_gelu_forward(clpt_act *out_, clpt_act *pre_, const clpt_act *inp_
 }
 
 template <typename A>
-void cu_matmul_backward_gelu(clpt_act *dinp_, float *dw, float *dbias, const clpt_act *dout_,
-                             const clpt_act *inp_, const float *w, const clpt_act *pre_, int N, int IN,
-                             int OUT)
+void cu_matmul_backward_gelu(clpt_act *dinp, float *dw, float *dbias, const clpt_act *dout, const clpt_act *inp,
+                             const float *w, const clpt_act *pre, int N, int IN, int OUT)
 {
-    if (!g_cu.gelu_fusion || !g_cu.use_lt || IN % 8 != 0) {
-        cu_matmul_backward<A>(dinp_, dw, dbias, dout_, inp_, w, N, IN, OUT);
-        cu_gelu_backward<A>(dinp_, pre_, dinp_, (size_t)N * IN);
-        return;
-    }
-    A *dinp = (A *)dinp_;
-    const A *dout = (const A *)dout_, *inp = (const A *)inp_;
-    cu_operand W, D, X;
-    if (weight_operand<A>(&W, w, (size_t)IN * OUT) ||
-        act_operand(&D, dout, (size_t)N * OUT, CU_SLOT_CONV_A) ||
-        act_operand(&X, inp, (size_t)N * IN, CU_SLOT_CONV_B))
-        return;
-    /* dinp^T (IN,N) = (w (IN,OUT) @ dout^T (OUT,N)) * gelu'(pre^T); w is stored as w^T (OUT,IN) */
-    cu_lt_call c = {1, IN, N, OUT, &W, OUT, &D, OUT, dinp, cu_type<A>(), IN, 0.0f,
-                    CUBLASLT_EPILOGUE_DGELU, NULL, CUDA_R_32F, NULL, 0};
-    c.aux = pre_;
-    c.aux_ld = IN;
-    if (!cu_lt_matmul(&c)) {
-        if (cu_gemm(1, 0, IN, N, OUT, &W, OUT, &D, OUT, dinp, cu_type<A>(), IN, 1.0f, 0.0f)) return;
-        cu_gelu_backward<A>(dinp_, pre_, dinp_, (size_t)N * IN);
-    }
-    /* dw^T (OUT,IN) += dout^T (OUT,N) @ inp (N,IN); inp is stored as inp^T (IN,N) */
-    if (cu_gemm(0, 1, OUT, IN, N, &D, OUT, &X, IN, dw, CUDA_R_32F, OUT, 1.0f, 1.0f)) return;
-    if (dbias) cu_colsum_acc(dbias, dout, N, OUT);
+    matmul_backward<A>(dinp, dw, dbias, dout, inp, w, pre, N, IN, OUT);
 }
 
 #define INSTANTIATE(A)                                                                          \
