@@ -162,9 +162,10 @@ void clpt_model_free(clpt_model *m)
  * bytes at a time, and q/k/v slices sit inside the qkv rows). */
 #define ACT_ALIGN 64
 
-/* Carve the activation slab (base NULL: only measure it) and the stats slab
- * in a fixed order; returns the activation slab's size in bytes. */
-static size_t carve_acts(clpt_model *m, char *base, float *stats, size_t BT)
+/* Carve the activation slab and the stats slab in a fixed order (base and
+ * stats NULL: only measure them); returns the activation slab's size in
+ * bytes and the stats slab's in floats (*nstat). */
+static size_t carve_acts(clpt_model *m, char *base, float *stats, size_t BT, size_t *nstat)
 {
     const clpt_model_config *c = &m->cfg;
     size_t C = c->n_embd, L = c->n_layer, NH = c->n_head, eb = (size_t)m->be->act_bytes;
@@ -188,14 +189,8 @@ static size_t carve_acts(clpt_model *m, char *base, float *stats, size_t BT)
     m->lnf_mean = STAT(BT); m->lnf_rstd = STAT(BT); m->losses = STAT(BT);
 #undef ACT
 #undef STAT
+    *nstat = q;
     return off;
-}
-
-/* the stats slab: what carve_acts hands out, each piece rounded up to 4 floats */
-static size_t stat_floats(const clpt_model_config *c, size_t BT)
-{
-    size_t r = (BT + 3) / 4 * 4, rh = ((size_t)c->n_head * BT + 3) / 4 * 4;
-    return (size_t)c->n_layer * (4 * r + rh) + 3 * r;
 }
 
 /* The activation slabs for BT rows. */
@@ -205,8 +200,7 @@ static int ensure_acts(clpt_model *m, size_t BT)
     free_acts(m);
     const clpt_model_config *c = &m->cfg;
     m->layers = calloc((size_t)c->n_layer, sizeof *m->layers);
-    size_t bytes = m->layers ? carve_acts(m, NULL, NULL, BT) : 0;
-    size_t nstat = stat_floats(c, BT);
+    size_t nstat = 0, bytes = m->layers ? carve_acts(m, NULL, NULL, BT, &nstat) : 0;
     if (m->layers) {
         m->acts = m->be->alloc(bytes);
         m->stats = m->be->alloc(nstat * sizeof(float));
@@ -217,7 +211,7 @@ static int ensure_acts(clpt_model *m, size_t BT)
         return clpt_err(CLPT_ENOMEM, "model: cannot allocate activations for %zu tokens (%.1f MB)",
                         BT, (bytes + nstat * sizeof(float)) / 1e6);
     }
-    carve_acts(m, m->acts, m->stats, BT);
+    carve_acts(m, m->acts, m->stats, BT, &nstat);
     m->targets = m->tokens + BT;
     m->ranks = m->tokens + 2 * BT;
     m->act_bt = BT;
