@@ -334,7 +334,9 @@ static int run_batch(const opts *o, const clpt_backend *be, int B, const int *x,
            "eval_tps=%.0f eval_ratio=%.2f peak_gb=%.2f dev_used_gb=%.2f loss=%.4f eval_loss=%.4f\n",
            o->name, N / 1e6, o->cfg.n_layer, o->cfg.n_embd, B, T, be->act_bytes == 2 ? "bf16" : "fp32",
            be->act_bytes == 2 ? "bf16" : clpt_cuda_gemm(), clpt_cuda_lt(), clpt_cuda_gelu_fused() > 0,
-           clpt_cuda_attn(),
+           /* what ran: cudnn falls back to mma where it cannot */
+           !strcmp(clpt_cuda_attn(), "cudnn") && clpt_cuda_cudnn_runs() == 0 ? "mma(cudnn-unavailable)"
+                                                                               : clpt_cuda_attn(),
            steps, train_s * 1e3, tps, tflops, o->peak > 0 ? 100 * tflops / o->peak : 0.0,
            o->measured > 0 ? 100 * tflops / o->measured : 0.0, etps, etps / tps, peak / 1e9,
            (dtotal - dfree) / 1e9, loss, eloss);

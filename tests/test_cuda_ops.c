@@ -600,6 +600,7 @@ static void test_layer_ops(void)
     int cudnn = bf && clpt_cuda_cudnn_available(why, sizeof why);
     if (bf && !cudnn) printf("cudnn attention not tested: %s\n", why);
     const char *tc_impls[] = {"wmma", "mma", "flash", "cudnn"};
+    long cudnn_runs = clpt_cuda_cudnn_runs();
     for (int impl = 0; impl < 3 + cudnn; impl++) {
         CHECK(clpt_cuda_set_attn(tc_impls[impl]) == 0);
         test_attention(2, 70, 128, 2);
@@ -610,6 +611,8 @@ static void test_layer_ops(void)
         test_attention(2, 50, 48, 3); /* head size 16: simt, except under cudnn */
         check_status(clpt_cuda_attn());
     }
+    if (cudnn) /* each shape it had a plan for ran through it; the others ran mma */
+        printf("cudnn attention: %ld graphs ran\n", clpt_cuda_cudnn_runs() - cudnn_runs);
     test_flash_equals_mma(3, 333, 256, 4);
     test_flash_equals_mma(2, 1024, 768, 12);
     clpt_cuda_set_attn("mma");

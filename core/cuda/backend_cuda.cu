@@ -298,6 +298,7 @@ extern "C" int clpt_cuda_cudnn_available(char *why, size_t cap)
     if (why && cap) snprintf(why, cap, "built without the cudnn attention");
     return 0;
 }
+extern "C" long clpt_cuda_cudnn_runs(void) { return 0; }
 #endif
 extern "C" const char *clpt_cuda_attn(void) { return attn_names[g_cu.attn]; }
 static int act_bf16; /* the activation format clpt_backend_cuda() hands out */

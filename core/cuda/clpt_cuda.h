@@ -64,6 +64,9 @@ const char *clpt_cuda_attn(void);
  * a shape cuDNN has no plan for, mma runs instead (said once on stderr).
  * 1, or 0 with the reason in why. */
 int clpt_cuda_cudnn_available(char *why, size_t cap);
+/* how many cuDNN attention graphs have run so far: whether "cudnn" ran, or
+ * fell back to mma */
+long clpt_cuda_cudnn_runs(void);
 
 /* Fuse matmul_forward's bias into the GEMM with cuBLASLt's epilogue (1) or
  * add it in a separate kernel before a plain GEMM (0). Default from

@@ -47,6 +47,7 @@ enum { UID_Q = 1, UID_K, UID_V, UID_O, UID_STATS, UID_DO, UID_DQ, UID_DK, UID_DV
 
 static struct {
     int tried, ok;        /* library loaded and a handle made */
+    long runs;            /* graphs executed */
     char why[512];        /* why not, said once */
     cudnnHandle_t handle;
 } dnn;
@@ -93,6 +94,8 @@ static int load(void)
     dnn.ok = 1;
     return 1;
 }
+
+extern "C" long clpt_cuda_cudnn_runs(void) { return dnn.runs; }
 
 extern "C" int clpt_cuda_cudnn_available(char *why, size_t cap)
 {
@@ -232,6 +235,7 @@ static int run(graph_entry *e, std::unordered_map<int64_t, void *> &pack, const 
         msg = ex.what();
     }
     if (!msg.empty()) return cu_fail(CLPT_EIO, "cudnn %s: %s", what, msg.c_str());
+    dnn.runs++;
     return cu_check_rt(cudaGetLastError(), what, __FILE__, __LINE__);
 }
 
