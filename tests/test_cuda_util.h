@@ -90,14 +90,6 @@ static inline float *act_get(const clpt_backend *be, const clpt_act *a, size_t n
     return h;
 }
 
-/* h rounded to the activation format under test, in place */
-static inline void act_round(float *h, size_t n)
-{
-    clpt_act *a = act_new(cpu, h, n);
-    cpu->act_to_host(h, a, n);
-    cpu->free(a);
-}
-
 /* A tolerance for outputs stored as activations: with bf16 storage, the
  * device and the reference may round an element to neighbouring bf16
  * values (2^-8 relative apart) when their fp32 results differ in the last

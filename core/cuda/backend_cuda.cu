@@ -363,7 +363,26 @@ static int be_status(void)
     return g_cu.status ? clpt_err(g_cu.status, "%s", g_cu.msg) : 0;
 }
 
-template <typename A> static void act_zero(clpt_act *x, size_t n) { cu_act_zero_bytes(x, n * sizeof(A)); }
+/* ---- activations to and from the host: bf16 through fp32 scratch ---------------- */
+
+static void act_to_host_f32(float *dst, const clpt_act *src, size_t n) { be_to_host(dst, src, n * sizeof(float)); }
+static void act_to_host_bf16(float *dst, const clpt_act *src, size_t n)
+{
+    float *f = (float *)cu_scratch(CU_SLOT_CONV_A, n * sizeof(float));
+    if (f && n && !cu_from_bf16(f, (const bf16 *)src, n)) be_to_host(dst, f, n * sizeof(float));
+}
+static void act_to_device_f32(clpt_act *dst, const float *src, size_t n) { be_to_device(dst, src, n * sizeof(float)); }
+static void act_to_device_bf16(clpt_act *dst, const float *src, size_t n)
+{
+    float *f = (float *)cu_scratch(CU_SLOT_CONV_A, n * sizeof(float));
+    if (!f || !n) return;
+    be_to_device(f, src, n * sizeof(float));
+    cu_to_bf16((bf16 *)dst, f, n);
+}
+template <typename A> static void act_zero(clpt_act *x, size_t n)
+{
+    CU_CHECK(cudaMemsetAsync(x, 0, n * sizeof(A), g_cu.stream));
+}
 
 /* one vtable per activation format: the layer ops' instantiations for A */
 template <typename A> static void fill_vtable(clpt_backend *b)
@@ -376,8 +395,8 @@ template <typename A> static void fill_vtable(clpt_backend *b)
     b->to_host = be_to_host;
     b->copy = be_copy;
     b->sync = be_sync;
-    b->act_to_host = cu_act_to_host<A>;
-    b->act_to_device = cu_act_to_device<A>;
+    b->act_to_host = sizeof(A) == 2 ? act_to_host_bf16 : act_to_host_f32;
+    b->act_to_device = sizeof(A) == 2 ? act_to_device_bf16 : act_to_device_f32;
     b->act_zero = act_zero<A>;
     b->encoder_forward = cu_encoder_forward<A>;
     b->encoder_backward = cu_encoder_backward<A>;

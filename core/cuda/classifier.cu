@@ -146,12 +146,7 @@ void cu_classifier(float *losses, int *ranks, clpt_act *dinp_, float *dwte, cons
         int R = N - r0 < (int)rows ? N - r0 : (int)rows;
         const A *x = inp + (size_t)r0 * C;
         cu_operand X;
-        if (sizeof(A) == 2) {
-            X.p = x;
-            X.type = CUDA_R_16BF;
-        } else if (cu_operand_get(&X, (const float *)x, (size_t)R * C, 0, CU_SLOT_CONV_A, bf)) {
-            return;
-        }
+        if (cu_act_operand(&X, x, (size_t)R * C, CU_SLOT_CONV_A)) return;
         /* L^T (Vg,R) = wte (Vg,C) @ x^T (C,R); wte is stored as wte^T (C,Vg) */
         if (cu_gemm(1, 0, Vg, R, C, &W, C, &X, C, L, CUDA_R_32F, Vp, 1.0f, 0.0f)) return;
         k_xent_rows<<<R, XENT_THREADS, 0, g_cu.stream>>>(L, V, Vp, targets + r0, losses + r0,

@@ -94,6 +94,10 @@ typedef struct cu_operand {
     cudaDataType_t type;
 } cu_operand;
 int cu_operand_get(cu_operand *op, const float *x, size_t n, int is_param, int slot, int want_bf16);
+/* an activation operand: fp32 activations as the GEMM mode wants them
+ * (converted into `slot` in bf16 mode), bf16 activations as they are */
+int cu_act_operand(cu_operand *op, const float *x, size_t n, int slot);
+int cu_act_operand(cu_operand *op, const __nv_bfloat16 *x, size_t n, int slot);
 
 /* whether GEMMs with activations of type A take bf16 operands */
 template <typename A> static inline int cu_bf16_gemm(void) { return 1; }
@@ -255,13 +259,7 @@ template <typename A>
 void cu_matmul_backward_gelu(clpt_act *dinp, float *dw, float *dbias, const clpt_act *dout,
                              const clpt_act *inp, const float *w, const clpt_act *pre, int N, int IN,
                              int OUT);
-template <typename A> void cu_act_to_host(float *dst, const clpt_act *src, size_t n);
-template <typename A> void cu_act_to_device(clpt_act *dst, const float *src, size_t n);
-/* explicit specialisations (kernels.cu, attention.cu) */
-template <> void cu_act_to_host<float>(float *dst, const clpt_act *src, size_t n);
-template <> void cu_act_to_host<bf16>(float *dst, const clpt_act *src, size_t n);
-template <> void cu_act_to_device<float>(clpt_act *dst, const float *src, size_t n);
-template <> void cu_act_to_device<bf16>(clpt_act *dst, const float *src, size_t n);
+/* explicit specialisations (attention.cu) */
 template <>
 void cu_attention_forward<float>(clpt_act *out, float *lse, const clpt_act *qkv, int B, int T, int C, int NH);
 template <>
@@ -272,7 +270,6 @@ void cu_attention_backward<float>(clpt_act *dqkv, const clpt_act *dout, const cl
 template <>
 void cu_attention_backward<bf16>(clpt_act *dqkv, const clpt_act *dout, const clpt_act *qkv,
                                  const clpt_act *out, const float *lse, int B, int T, int C, int NH);
-void cu_act_zero_bytes(clpt_act *x, size_t bytes);
 
 void cu_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
               float b2, float eps, float wd, float bc1, float bc2, float gscale);

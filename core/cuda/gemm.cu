@@ -59,12 +59,11 @@ int cu_gemm(int ta, int tb, int m, int n, int k, const cu_operand *A, int lda,
                                      compute_for(A), CUBLAS_GEMM_DEFAULT));
 }
 
-/* an activation operand: bf16 activations are used as they are */
-static int act_operand(cu_operand *op, const float *x, size_t n, int slot)
+int cu_act_operand(cu_operand *op, const float *x, size_t n, int slot)
 {
     return cu_operand_get(op, x, n, 0, slot, g_cu.gemm_mode == CU_GEMM_BF16);
 }
-static int act_operand(cu_operand *op, const bf16 *x, size_t, int)
+int cu_act_operand(cu_operand *op, const bf16 *x, size_t, int)
 {
     op->p = x;
     op->type = CUDA_R_16BF;
@@ -198,7 +197,7 @@ void cu_matmul_forward(clpt_act *out_, const clpt_act *inp_, const float *w, con
     A *out = (A *)out_;
     const A *inp = (const A *)inp_;
     cu_operand W, X;
-    if (weight_operand<A>(&W, w, (size_t)IN * OUT) || act_operand(&X, inp, (size_t)N * IN, CU_SLOT_CONV_A))
+    if (weight_operand<A>(&W, w, (size_t)IN * OUT) || cu_act_operand(&X, inp, (size_t)N * IN, CU_SLOT_CONV_A))
         return;
     /* cuBLASLt may load the bias vector in 16-byte pieces */
     if (bias && g_cu.use_lt) {
@@ -229,8 +228,8 @@ static void matmul_backward(clpt_act *dinp_, float *dw, float *dbias, const clpt
     const A *dout = (const A *)dout_, *inp = (const A *)inp_;
     cu_operand W, D, X;
     if (weight_operand<A>(&W, w, (size_t)IN * OUT) ||
-        act_operand(&D, dout, (size_t)N * OUT, CU_SLOT_CONV_A) ||
-        act_operand(&X, inp, (size_t)N * IN, CU_SLOT_CONV_B))
+        cu_act_operand(&D, dout, (size_t)N * OUT, CU_SLOT_CONV_A) ||
+        cu_act_operand(&X, inp, (size_t)N * IN, CU_SLOT_CONV_B))
         return;
     /* dinp^T (IN,N) = w (IN,OUT) @ dout^T (OUT,N) [* gelu'(pre^T)]; w is stored as w^T (OUT,IN) */
     int fused = 0;
@@ -260,7 +259,7 @@ void cu_logits(float *out, const clpt_act *inp_, const float *wte, int N, int C,
 {
     cu_operand W, X;
     if (weight_operand<A>(&W, wte, (size_t)V * C) ||
-        act_operand(&X, (const A *)inp_, (size_t)N * C, CU_SLOT_CONV_A))
+        cu_act_operand(&X, (const A *)inp_, (size_t)N * C, CU_SLOT_CONV_A))
         return;
     /* out^T (V,N) = wte (V,C) @ inp^T (C,N); wte is stored as wte^T (C,V) */
     cu_gemm(1, 0, V, N, C, &W, C, &X, C, out, CUDA_R_32F, V, 1.0f, 0.0f);
@@ -276,7 +275,7 @@ void cu_matmul_gelu_forward(clpt_act *out_, clpt_act *pre_, const clpt_act *inp_
     if (g_cu.gelu_fusion && g_cu.use_lt && bias && OUT % 8 == 0) {
         cu_operand W, X;
         if (weight_operand<A>(&W, w, (size_t)IN * OUT) ||
-            act_operand(&X, (const A *)inp_, (size_t)N * IN, CU_SLOT_CONV_A))
+            cu_act_operand(&X, (const A *)inp_, (size_t)N * IN, CU_SLOT_CONV_A))
             return;
         /* out^T = gelu(w^T inp^T + bias), pre^T = the GELU input, both (OUT,N) */
         cu_lt_call c = {0, OUT, N, IN, &W, OUT, &X, IN, out, cu_type<A>(), OUT, 0.0f,

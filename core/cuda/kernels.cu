@@ -43,41 +43,6 @@ int cu_from_bf16(float *dst, const bf16 *src, size_t n)
     return CU_LAUNCHED("k_from_bf16");
 }
 
-/* ---- activations to and from the host --------------------------------------------- */
-/* bf16 activations go through fp32 scratch on the device; the copies wait,
- * as to_host/to_device do */
-
-template <>
-void cu_act_to_host<float>(float *dst, const clpt_act *src, size_t n)
-{
-    if (CU_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, g_cu.stream))) return;
-    CU_CHECK(cudaStreamSynchronize(g_cu.stream));
-}
-template <>
-void cu_act_to_host<bf16>(float *dst, const clpt_act *src, size_t n)
-{
-    float *f = (float *)cu_scratch(CU_SLOT_CONV_A, n * sizeof(float));
-    if (!f || n == 0) return;
-    if (cu_from_bf16(f, (const bf16 *)src, n)) return;
-    if (CU_CHECK(cudaMemcpyAsync(dst, f, n * sizeof(float), cudaMemcpyDeviceToHost, g_cu.stream))) return;
-    CU_CHECK(cudaStreamSynchronize(g_cu.stream));
-}
-template <>
-void cu_act_to_device<float>(clpt_act *dst, const float *src, size_t n)
-{
-    if (CU_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyHostToDevice, g_cu.stream))) return;
-    CU_CHECK(cudaStreamSynchronize(g_cu.stream));
-}
-template <>
-void cu_act_to_device<bf16>(clpt_act *dst, const float *src, size_t n)
-{
-    float *f = (float *)cu_scratch(CU_SLOT_CONV_A, n * sizeof(float));
-    if (!f || n == 0) return;
-    if (CU_CHECK(cudaMemcpyAsync(f, src, n * sizeof(float), cudaMemcpyHostToDevice, g_cu.stream))) return;
-    if (cu_to_bf16((bf16 *)dst, f, n)) return;
-    CU_CHECK(cudaStreamSynchronize(g_cu.stream));
-}
-void cu_act_zero_bytes(clpt_act *x, size_t bytes) { CU_CHECK(cudaMemsetAsync(x, 0, bytes, g_cu.stream)); }
 
 /* ---- encoder ------------------------------------------------------------------------ */
 
