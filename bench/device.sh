@@ -290,6 +290,9 @@ phase_e2e() {
     local out=/tmp/clpt-e2e-$act t0=$SECONDS attn=mma
     [ "$act" = bf16 ] && attn=cudnn
     rm -rf "$out"
+    # the CPU run's base model, where carried: the cells then differ only by
+    # what the GPU does to the domain training (pack-e2e --base)
+    [ -d "$ROOT/runs/quickstart-base" ] && mkdir -p "$out" && cp -r "$ROOT/runs/quickstart-base" "$out/base"
     ( cd "$ROOT" && CLPT_CUDA_ACT=$act CLPT_CUDA_ATTN=$attn CLPT_QUICKSTART_BACKEND=${CLPT_E2E_BACKEND:-cuda} \
         timeout 300 "$BUILD/clpt" run lua/examples/quickstart.lua "$data" "$out" ) >"$OUT/e2e-$act.log" 2>&1
     local rc=$?

@@ -193,6 +193,13 @@ template <typename A> int cu_colsum_acc(float *dst, const A *x, int N, int C)
 
 /* ---- LayerNorm: one warp per row ------------------------------------------------------- */
 
+/* 16-byte accesses are possible: n a multiple of per16 elements, the
+ * pointers 16-byte aligned */
+static int aligned16(const void *a, const void *b, const void *c, size_t n, size_t per16)
+{
+    return n % per16 == 0 && ((uintptr_t)a | (uintptr_t)b | (uintptr_t)c) % 16 == 0;
+}
+
 template <typename A>
 __global__ void k_ln_fwd(A *out, float *mean, float *rstd, const A *inp, const float *w,
                          const float *b, int N, int C, float eps)
@@ -251,6 +258,53 @@ __global__ void k_ln_bwd_dx(A *dinp, const A *dout, const A *inp, const float *w
     }
 }
 
+/* The same with 16-byte accesses, V = cu_vec<A>::N columns each (C a
+ * multiple of V, rows 16-byte aligned; the launcher checks). With bf16 the
+ * element-wise kernel above reads and writes 2 bytes per lane and ran at a
+ * tenth of this one's speed on an H100 (0.43 against 0.039 ms at
+ * N = 16384, C = 768); with fp32 this one is 15% faster. */
+template <typename A>
+__global__ void k_ln_bwd_dx_vec(A *dinp, const A *dout, const A *inp, const float *w,
+                                const float *mean, const float *rstd, int N, int C)
+{
+    const int V = cu_vec<A>::N;
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= N) return;
+    const A *d = dout + (size_t)row * C, *x = inp + (size_t)row * C;
+    A *dx = dinp + (size_t)row * C;
+    float m = mean[row], s = rstd[row];
+    float dm = 0.0f, dnm = 0.0f;
+    for (int c = lane * V; c < C; c += 32 * V) {
+        float dv[V], xv[V], wv[V];
+        cu_load16(dv, d + c);
+        cu_load16(xv, x + c);
+#pragma unroll
+        for (int k = 0; k < V; k += 4) cu_load16(wv + k, w + c + k);
+#pragma unroll
+        for (int e = 0; e < V; e++) {
+            float wd = wv[e] * dv[e];
+            dm += wd;
+            dnm += wd * (xv[e] - m) * s;
+        }
+    }
+    dm = cu_warp_sum(dm) / C;
+    dnm = cu_warp_sum(dnm) / C;
+    for (int c = lane * V; c < C; c += 32 * V) {
+        float dv[V], xv[V], wv[V], o[V];
+        cu_load16(dv, d + c);
+        cu_load16(xv, x + c);
+        cu_load16(o, dx + c);
+#pragma unroll
+        for (int k = 0; k < V; k += 4) cu_load16(wv + k, w + c + k);
+#pragma unroll
+        for (int e = 0; e < V; e++) {
+            float n = (xv[e] - m) * s;
+            o[e] += (wv[e] * dv[e] - dm - n * dnm) * s;
+        }
+        cu_store16(dx + c, o);
+    }
+}
+
 /* partial sums of dw = sum d n and db = sum d over a chunk of rows */
 template <typename A>
 __global__ void k_ln_bwd_partial(float *pw, float *pb, const A *dout, const A *inp,
@@ -276,10 +330,17 @@ void cu_layernorm_backward(clpt_act *dinp_, float *dw, float *db, const clpt_act
 {
     A *dinp = (A *)dinp_;
     const A *dout = (const A *)dout_, *inp = (const A *)inp_;
-    int rows_per_block = CU_THREADS / 32;
-    k_ln_bwd_dx<A><<<(N + rows_per_block - 1) / rows_per_block, CU_THREADS, 0, g_cu.stream>>>(
-        dinp, dout, inp, w, mean, rstd, N, C);
-    if (CU_LAUNCHED("k_ln_bwd_dx")) return;
+    int rows_per_block = CU_THREADS / 32, blocks = (N + rows_per_block - 1) / rows_per_block;
+    /* a row of C elements is 16-byte aligned when the tensor is and C is a
+     * multiple of V */
+    if (aligned16(dinp, dout, inp, C, cu_vec<A>::N) && aligned16(w, w, w, C, 4)) {
+        k_ln_bwd_dx_vec<A><<<blocks, CU_THREADS, 0, g_cu.stream>>>(dinp, dout, inp, w, mean, rstd,
+                                                                  N, C);
+        if (CU_LAUNCHED("k_ln_bwd_dx_vec")) return;
+    } else {
+        k_ln_bwd_dx<A><<<blocks, CU_THREADS, 0, g_cu.stream>>>(dinp, dout, inp, w, mean, rstd, N, C);
+        if (CU_LAUNCHED("k_ln_bwd_dx")) return;
+    }
     int rpc = rows_per_chunk(N), chunks = (N + rpc - 1) / rpc;
     float *pw = (float *)cu_scratch(CU_SLOT_PARTIAL, 2 * (size_t)chunks * C * sizeof(float));
     if (!pw) return;
@@ -348,11 +409,6 @@ __global__ void k_gelu_bwd(A *dinp, const A *inp, const A *dout, size_t n, int v
     } else {
         CU_FOR(i, n) dinp[i] = cu_st<A>(gelu_b(cu_ld(inp[i]), cu_ld(dout[i])));
     }
-}
-
-static int aligned16(const void *a, const void *b, const void *c, size_t n, size_t per16)
-{
-    return n % per16 == 0 && ((uintptr_t)a | (uintptr_t)b | (uintptr_t)c) % 16 == 0;
 }
 
 template <typename A> void cu_gelu_forward(clpt_act *out, const clpt_act *inp, size_t n)
