@@ -45,10 +45,10 @@ typedef enum { CLPT_RUN_CPU, CLPT_RUN_CUDA, CLPT_RUN_AUTO, CLPT_RUN_CPU_BF16 } c
 typedef enum { CLPT_PROGRESS_AUTO, CLPT_PROGRESS_ALWAYS, CLPT_PROGRESS_NEVER } clpt_progress;
 /* [runtime] cuda_gemm / cuda_attention values, NULL-terminated; entry 0 is
  * "default" (the environment's CLPT_CUDA_GEMM / CLPT_CUDA_ATTN, else bf16
- * and mma); the others are the names clpt_cuda_set_gemm / _set_attn take */
+ * and auto); the others are the names clpt_cuda_set_gemm / _set_attn take */
 extern const char *const clpt_cuda_gemm_names[];
 extern const char *const clpt_cuda_attention_names[];
-/* [runtime] cuda_activations: "default" (CLPT_CUDA_ACT, else fp32), "fp32", "bf16" */
+/* [runtime] cuda_activations: "default" (CLPT_CUDA_ACT, else bf16), "fp32", "bf16" */
 extern const char *const clpt_cuda_activation_names[];
 
 typedef struct clpt_config {

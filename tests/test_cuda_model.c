@@ -307,8 +307,10 @@ static void test_repeatable(const clpt_model_config *cfg, int B, int T)
 int main(void)
 {
     cpu = clpt_backend_cpu();
+    CHECK(clpt_cuda_set_activations("fp32") == 0); /* the defaults are tested last */
     gpu = clpt_backend_cuda();
     if (!gpu) SKIP_TEST("no GPU: %s", clpt_errmsg());
+    clpt_cuda_set_gelu_fusion(0);
     seed_rng();
     /* fp32 attention first: with fp32 GEMMs the bounds are tight */
     CHECK(clpt_cuda_set_attn("simt") == 0);
@@ -364,9 +366,22 @@ int main(void)
     CHECK(clpt_cuda_set_attn("mma") == 0);
     test_checkpoint(&small);
     test_repeatable(&wide, 4, 128);
+
+    /* the defaults: bf16 activations, cudnn attention where it can run
+     * (else mma), GELU fused */
+    clpt_cuda_set_gemm("bf16");
+    CHECK(clpt_cuda_set_attn("auto") == 0);
+    clpt_cuda_set_gelu_fusion(-1);
+    CHECK(gpu->act_bytes == 2 && clpt_cuda_gelu_fusion() == 1);
+    CHECK(!strcmp(clpt_cuda_attn(), clpt_cuda_cudnn_available(NULL, 0) ? "cudnn" : "mma"));
+    printf("defaults: activations %s, attention %s, gelu fusion %d\n", clpt_cuda_activations(), clpt_cuda_attn(),
+           clpt_cuda_gelu_fusion());
+    test_step(&wide, "bf16", 2, 128);
+    test_training(&wide, "bf16", 2, 128);
+    test_repeatable(&wide, 4, 128);
     CHECK(clpt_cuda_set_activations("fp32") == 0);
     gpu = clpt_backend_cuda();
-    clpt_cuda_set_gemm("bf16");
+    CHECK(!strcmp(clpt_cuda_attn(), "mma") && clpt_cuda_gelu_fusion() == 0);
     CHECK_DONE();
 }
 

@@ -349,7 +349,7 @@ static float *widened(int slot, const bf16 *src, size_t n)
 static void cudnn_needs_bf16(void)
 {
     static int said;
-    if (g_cu.attn == CU_ATTN_CUDNN && !said) {
+    if (g_cu.attn == CU_ATTN_CUDNN && !g_cu.attn_auto && !said) {
         said = 1;
         fprintf(stderr, "clpt: cuda: cudnn attention needs bf16 activations (cuda_activations = bf16); using mma\n");
     }

@@ -276,8 +276,24 @@ extern "C" int clpt_cuda_set_gemm(const char *mode)
 }
 extern "C" const char *clpt_cuda_gemm(void) { return gemm_names[g_cu.gemm_mode]; }
 static const char *const attn_names[] = {"simt", "wmma", "mma", "flash", "cudnn"};
+/* the built-in choice: cudnn where this clpt has it (it runs with bf16
+ * activations where cuDNN loads and plans the shape), else mma */
+static void attn_default(void)
+{
+#ifdef CLPT_WITH_CUDNN
+    g_cu.attn = CU_ATTN_CUDNN;
+#else
+    g_cu.attn = CU_ATTN_MMA;
+#endif
+    g_cu.attn_auto = 1;
+}
+int cu_attn_chosen(void) { return !g_cu.attn_auto; }
 extern "C" int clpt_cuda_set_attn(const char *impl)
 {
+    if (impl && !strcmp(impl, "auto")) {
+        attn_default();
+        return 0;
+    }
     for (int i = 0; i < 5; i++)
         if (impl && !strcmp(impl, attn_names[i])) {
 #ifndef CLPT_WITH_CUDNN
@@ -286,10 +302,11 @@ extern "C" int clpt_cuda_set_attn(const char *impl)
                                              "(tools/cudnn_frontend.sh, then rebuild)");
 #endif
             g_cu.attn = i;
+            g_cu.attn_auto = 0;
             return 0;
         }
     return clpt_err(CLPT_EINVAL,
-                    "cuda: unknown attention implementation '%s' (valid: simt, wmma, mma, flash, cudnn)",
+                    "cuda: unknown attention implementation '%s' (valid: auto, simt, wmma, mma, flash, cudnn)",
                     impl ? impl : "(null)");
 }
 #ifndef CLPT_WITH_CUDNN
@@ -300,8 +317,14 @@ extern "C" int clpt_cuda_cudnn_available(char *why, size_t cap)
 }
 extern "C" long clpt_cuda_cudnn_runs(void) { return 0; }
 #endif
-extern "C" const char *clpt_cuda_attn(void) { return attn_names[g_cu.attn]; }
-static int act_bf16; /* the activation format clpt_backend_cuda() hands out */
+static int act_bf16 = 1; /* the activation format clpt_backend_cuda() hands out */
+extern "C" const char *clpt_cuda_attn(void)
+{
+    /* the default names what runs: cudnn needs bf16 activations and the library */
+    if (g_cu.attn_auto && g_cu.attn == CU_ATTN_CUDNN)
+        return act_bf16 && clpt_cuda_cudnn_available(NULL, 0) ? "cudnn" : "mma";
+    return attn_names[g_cu.attn];
+}
 extern "C" int clpt_cuda_set_activations(const char *format)
 {
     if (format && (!strcmp(format, "fp32") || !strcmp(format, "bf16"))) {
@@ -313,8 +336,8 @@ extern "C" int clpt_cuda_set_activations(const char *format)
 }
 extern "C" const char *clpt_cuda_activations(void) { return act_bf16 ? "bf16" : "fp32"; }
 extern "C" void clpt_cuda_set_lt(int on) { g_cu.use_lt = on != 0; }
-extern "C" void clpt_cuda_set_gelu_fusion(int on) { g_cu.gelu_fusion = on != 0; }
-extern "C" int clpt_cuda_gelu_fusion(void) { return g_cu.gelu_fusion; }
+extern "C" void clpt_cuda_set_gelu_fusion(int on) { g_cu.gelu_fusion = on < 0 ? -1 : on != 0; }
+extern "C" int clpt_cuda_gelu_fusion(void) { return g_cu.gelu_fusion < 0 ? act_bf16 : g_cu.gelu_fusion; }
 extern "C" long clpt_cuda_gelu_fused(void) { return g_cu.gelu_fused; }
 extern "C" int clpt_cuda_lt(void) { return g_cu.use_lt; }
 extern "C" int clpt_cuda_status(void) { return g_cu.status; }
@@ -476,7 +499,8 @@ extern "C" const clpt_backend *clpt_backend_cuda(void)
         tried = 1;
         g_cu.gemm_mode = CU_GEMM_BF16;
         g_cu.use_lt = 1;
-        g_cu.attn = CU_ATTN_MMA;
+        g_cu.gelu_fusion = -1;
+        attn_default();
         if (init_device() == 0) {
             const char *mode = getenv("CLPT_CUDA_GEMM"), *lt = getenv("CLPT_CUDA_LT");
             const char *attn = getenv("CLPT_CUDA_ATTN"), *act = getenv("CLPT_CUDA_ACT");
@@ -484,11 +508,11 @@ extern "C" const clpt_backend *clpt_backend_cuda(void)
             if (mode && *mode && clpt_cuda_set_gemm(mode))
                 fprintf(stderr, "clpt: %s; using bf16\n", clpt_errmsg());
             if (attn && *attn && clpt_cuda_set_attn(attn))
-                fprintf(stderr, "clpt: %s; using mma\n", clpt_errmsg());
+                fprintf(stderr, "clpt: %s; using the default\n", clpt_errmsg());
             if (act && *act && clpt_cuda_set_activations(act))
-                fprintf(stderr, "clpt: %s; using fp32\n", clpt_errmsg());
+                fprintf(stderr, "clpt: %s; using bf16\n", clpt_errmsg());
             if (lt && *lt) g_cu.use_lt = atoi(lt) != 0;
-            if (gelu && *gelu) g_cu.gelu_fusion = atoi(gelu) != 0;
+            if (gelu && *gelu) g_cu.gelu_fusion = atoi(gelu) < 0 ? -1 : atoi(gelu) != 0;
             fill_vtable<float>(&cuda_backend);
             fill_vtable<bf16>(&cuda_backend_bf16);
             ready = 1;

@@ -25,12 +25,13 @@ const clpt_backend *clpt_backend_cuda(void);
 
 /* Activation format of the vtable clpt_backend_cuda() returns from now on
  * (a model keeps the vtable it was created with; both stay valid):
- *   "fp32" activations stored in fp32 (the default);
  *   "bf16" activations and their gradients stored in bf16, as the model's
  *          GEMM operands and outputs with no conversion, half the
  *          activation memory; arithmetic and accumulation stay fp32, and
- *          every GEMM takes bf16 operands whatever clpt_cuda_set_gemm says.
- * Default from CLPT_CUDA_ACT. Returns 0 or CLPT_EINVAL. */
+ *          every GEMM takes bf16 operands whatever clpt_cuda_set_gemm says
+ *          (the default: 1.18x the training rate of fp32 on an H100);
+ *   "fp32" activations stored in fp32, the closer match to the CPU.
+ * Default from CLPT_CUDA_ACT, else bf16. Returns 0 or CLPT_EINVAL. */
 int clpt_cuda_set_activations(const char *format);
 const char *clpt_cuda_activations(void);
 
@@ -46,15 +47,18 @@ const char *clpt_cuda_activations(void);
 int clpt_cuda_set_gemm(const char *mode);
 const char *clpt_cuda_gemm(void);
 
-/* Attention implementation: "mma" (the default: bf16 mma.sync with fp32
- * accumulation, scores in registers; needs 16-byte aligned activations,
- * else wmma is used), "flash" (the same kernels fed from bf16 head-major
- * copies of q, k, v and dO through double-buffered cp.async tiles; not yet
- * measured on a GPU), "wmma" (bf16 tensor cores through WMMA, scores
- * through shared memory) or "simt" (fp32 on CUDA cores, the tightest match
- * to the CPU, any head size up to 128). The tensor-core kernels take head
- * size 64, i.e. every GPT-2; other head sizes use simt.
- * Default from CLPT_CUDA_ATTN. Returns 0 or CLPT_EINVAL. */
+/* Attention implementation: "cudnn" (cuDNN's fused attention; bf16
+ * activations only), "mma" (bf16 mma.sync with fp32 accumulation, scores
+ * in registers; needs 16-byte aligned activations, else wmma is used),
+ * "flash" (the same kernels fed from bf16 head-major copies of q, k, v and
+ * dO through double-buffered cp.async tiles), "wmma" (bf16 tensor cores
+ * through WMMA, scores through shared memory) or "simt" (fp32 on CUDA
+ * cores, the tightest match to the CPU, any head size up to 128). The
+ * tensor-core kernels take head size 64, i.e. every GPT-2; other head sizes
+ * use simt. "auto", the default, is cudnn where it can run (bf16
+ * activations, cuDNN loads, the shape plans) and mma elsewhere, without a
+ * message; clpt_cuda_attn() then names the one that applies.
+ * Default from CLPT_CUDA_ATTN, else auto. Returns 0 or CLPT_EINVAL. */
 int clpt_cuda_set_attn(const char *impl);
 const char *clpt_cuda_attn(void);
 
@@ -78,8 +82,11 @@ int clpt_cuda_lt(void);
 /* GELU in cuBLASLt's epilogues (1): the MLP's fc GEMM writes gelu(x) and
  * keeps x (GELU_AUX_BIAS), and its output projection's backward GEMM applies
  * gelu'(x) (DGELU), instead of separate GELU kernels (0). Needs the cuBLASLt
- * path (clpt_cuda_set_lt). Default from CLPT_CUDA_GELU_FUSION, else 0: not
- * yet measured. Falls back to 0 when cuBLASLt refuses. */
+ * path (clpt_cuda_set_lt). -1, the default, is on with bf16 activations
+ * (1.04x with mma attention on an H100) and off with fp32 (0.94x there);
+ * clpt_cuda_gelu_fusion() says which applies to the current format.
+ * Default from CLPT_CUDA_GELU_FUSION, else -1. Falls back to 0 when
+ * cuBLASLt refuses. */
 void clpt_cuda_set_gelu_fusion(int on);
 int clpt_cuda_gelu_fusion(void);
 /* how many GEMMs have run with a GELU epilogue so far: whether it happened */

@@ -36,9 +36,11 @@ typedef struct cu_state {
     char name[256];
     int gemm_mode;        /* CU_GEMM_* */
     int use_lt;           /* bias epilogue through cuBLASLt */
-    int gelu_fusion;      /* GELU in the fc GEMM's epilogue, its gradient in the projection's */
+    int gelu_fusion;      /* GELU in the fc GEMM's epilogue, its gradient in the projection's:
+                           * 1 on, 0 off, -1 the default (on with bf16 activations) */
     long gelu_fused;      /* GEMMs that ran with a GELU epilogue */
     int attn;             /* CU_ATTN_*: the attention kernels for head size 64 */
+    int attn_auto;        /* attn not chosen: cudnn where it runs, else mma, without a word */
     int status;           /* first failure inside an op, 0 if none */
     char msg[512];
     size_t in_use, peak;  /* bytes through cu_malloc */
@@ -163,6 +165,12 @@ template <typename A> int cu_colsum_acc(float *dst, const A *x, int N, int C);
  * (attention_mma.cu), which also needs 16-byte aligned activations
  * (cu_attention_mma_ok). */
 enum { CU_ATTN_SIMT, CU_ATTN_WMMA, CU_ATTN_MMA, CU_ATTN_FLASH, CU_ATTN_CUDNN };
+
+/* whether the GEMMs of activation type A take the GELU epilogues */
+template <typename A> static inline int cu_gelu_fusion_on(void)
+{
+    return g_cu.gelu_fusion > 0 || (g_cu.gelu_fusion < 0 && sizeof(A) == 2);
+}
 int cu_attention_forward_tc(float *out, float *lse, const float *qkv, int B, int T, int C, int NH);
 int cu_attention_backward_tc(float *dqkv, const float *dout, const float *qkv, const float *lse,
                              const float *D, int B, int T, int C, int NH);

@@ -28,6 +28,10 @@ enum { CU_SLOT_CONV_A, CU_SLOT_CONV_B, CU_SLOT_CONV_C, CU_SLOT_LOGITS,
        CU_SLOT_COUNT };
 void *cu_scratch(int slot, size_t bytes);
 
+/* 1 when the attention was chosen (clpt_cuda_set_attn, CLPT_CUDA_ATTN):
+ * falling back from it is then said on stderr; 0 for the default choice */
+int cu_attn_chosen(void);
+
 /* cuDNN's fused attention on bf16 activations (cudnn/attention_cudnn.cpp,
  * built with CLPT_WITH_CUDNN), pointers to bf16 data: 0 done; 1 not
  * available for this shape or machine (said once on stderr), the caller

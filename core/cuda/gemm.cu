@@ -233,7 +233,7 @@ static void matmul_backward(clpt_act *dinp_, float *dw, float *dbias, const clpt
         return;
     /* dinp^T (IN,N) = w (IN,OUT) @ dout^T (OUT,N) [* gelu'(pre^T)]; w is stored as w^T (OUT,IN) */
     int fused = 0;
-    if (pre && g_cu.gelu_fusion && g_cu.use_lt && IN % 8 == 0) {
+    if (pre && cu_gelu_fusion_on<A>() && g_cu.use_lt && IN % 8 == 0) {
         cu_lt_call c = {1, IN, N, OUT, &W, OUT, &D, OUT, dinp, cu_type<A>(), IN, 0.0f,
                         CUBLASLT_EPILOGUE_DGELU, NULL, CUDA_R_32F, pre, IN};
         fused = cu_lt_matmul(&c);
@@ -272,7 +272,7 @@ void cu_matmul_gelu_forward(clpt_act *out_, clpt_act *pre_, const clpt_act *inp_
                             const float *bias, int N, int IN, int OUT)
 {
     A *out = (A *)out_, *pre = (A *)pre_;
-    if (g_cu.gelu_fusion && g_cu.use_lt && bias && OUT % 8 == 0) {
+    if (cu_gelu_fusion_on<A>() && g_cu.use_lt && bias && OUT % 8 == 0) {
         cu_operand W, X;
         if (weight_operand<A>(&W, w, (size_t)IN * OUT) ||
             cu_act_operand(&X, (const A *)inp_, (size_t)N * IN, CU_SLOT_CONV_A))

@@ -214,7 +214,7 @@ static graph_entry *get_graph(int B, int T, int NH, int HS, int backward)
 static void say_fallback(void)
 {
     static char said[512];
-    if (strcmp(said, dnn.why)) { /* each distinct reason once */
+    if (cu_attn_chosen() && strcmp(said, dnn.why)) { /* each distinct reason once */
         snprintf(said, sizeof said, "%s", dnn.why);
         fprintf(stderr, "clpt: cuda: cudnn attention unavailable (%s); using mma\n", dnn.why);
     }
