@@ -240,20 +240,21 @@ phase_bench() {
     bench gpt2 12 12 768 16 --gemm bf16 --lt 0 --attn mma
     bench gpt2 12 12 768 16 --gemm tf32 --lt 1 --attn mma
   fi
+  # fp32 activations (bf16 GEMM operands converted from them), then the
+  # defaults: bf16 activations, cudnn attention (mma where cuDNN is
+  # missing), GELU in cuBLASLt's epilogues; then each of those undone
   bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn mma
-  # activations stored in bf16 (every GEMM bf16, no operand conversions)
-  bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn mma
-  bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn cudnn
-  # GELU in cuBLASLt's epilogues
+  bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 1
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn mma --gelu-fusion 1
-  bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn cudnn --gelu-fusion 1
-  bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn flash
-  bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn mma --gelu-fusion 1
-  bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn flash
-  # the largest batch that fits, per size, with the attention and activation
-  # format chosen (CLPT_BENCH_ATTN, CLPT_BENCH_ACT; defaults mma, fp32), then
-  # GPT-2 small and XL with bf16 activations (half the activation memory)
-  local attn=${CLPT_BENCH_ATTN:-mma} act=${CLPT_BENCH_ACT:-fp32} gelu=${CLPT_BENCH_GELU:-0}
+  bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 0
+  if [ -n "${CLPT_DEVICE_FULL:-}" ]; then
+    bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn flash
+    bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn flash
+  fi
+  # the largest batch that fits, per size, with the attention, activation
+  # format and GELU fusion chosen (CLPT_BENCH_ATTN, CLPT_BENCH_ACT,
+  # CLPT_BENCH_GELU; by default clpt's defaults: auto, bf16, 1)
+  local attn=${CLPT_BENCH_ATTN:-auto} act=${CLPT_BENCH_ACT:-bf16} gelu=${CLPT_BENCH_GELU:-1}
   bench gpt2 12 12 768 64,48,32,24,16,8 --gemm bf16 --attn "$attn" --act "$act" --gelu-fusion "$gelu"
   if [ "$act" != bf16 ]; then
     bench gpt2 12 12 768 64,48,32,24,16,8 --attn "$attn" --act bf16
@@ -307,24 +308,16 @@ phase_e2e() {
 phase_profile() {
   local b=$BUILD/bench/bench_cuda
   [ -x "$b" ] || { note "profile: no bench_cuda"; return; }
-  local attn=${CLPT_BENCH_ATTN:-mma}
-  timeout 90 "$b" train --name gpt2 --layers 12 --heads 12 --embd 768 -T 1024 --batches 16 --steps 3 \
-    --warmup 2 --eval-steps 3 --attn "$attn" --profile 1 >"$OUT/profile.log" 2>&1
-  note "profile gpt2: rc $? ($(elapsed) s)"
-  [ "$attn" = flash ] || {
-    timeout 90 "$b" train --name gpt2-flash --layers 12 --heads 12 --embd 768 -T 1024 --batches 16 --steps 3 \
-      --warmup 2 --eval-steps 3 --attn flash --profile 1 >>"$OUT/profile.log" 2>&1
-    note "profile gpt2 with flash attention: rc $? ($(elapsed) s)"
-  }
-  timeout 90 "$b" train --name gpt2-bf16act --layers 12 --heads 12 --embd 768 -T 1024 --batches 16 --steps 3 \
-    --warmup 2 --eval-steps 3 --attn "$attn" --act bf16 --profile 1 >>"$OUT/profile.log" 2>&1
-  note "profile gpt2 with bf16 activations: rc $? ($(elapsed) s)"
-  timeout 90 "$b" train --name gpt2-bf16act-cudnn --layers 12 --heads 12 --embd 768 -T 1024 --batches 16 --steps 3 \
-    --warmup 2 --eval-steps 3 --attn cudnn --act bf16 --profile 1 >>"$OUT/profile.log" 2>&1
-  note "profile gpt2 with bf16 activations and cudnn attention: rc $? ($(elapsed) s)"
+  local attn=${CLPT_BENCH_ATTN:-auto} act=${CLPT_BENCH_ACT:-bf16} gelu=${CLPT_BENCH_GELU:-1}
+  local small=(--layers 12 --heads 12 --embd 768 -T 1024 --batches 16 --steps 3 --warmup 2 --eval-steps 3)
+  timeout 90 "$b" train --name gpt2 "${small[@]}" --attn "$attn" --act "$act" --gelu-fusion "$gelu" \
+    --profile 1 >"$OUT/profile.log" 2>&1
+  note "profile gpt2 ($act activations, $attn attention, GELU fusion $gelu): rc $? ($(elapsed) s)"
+  timeout 90 "$b" train --name gpt2-fp32act "${small[@]}" --attn mma --act fp32 --profile 1 >>"$OUT/profile.log" 2>&1
+  note "profile gpt2 with fp32 activations and mma attention: rc $? ($(elapsed) s)"
   [ -n "${CLPT_DEVICE_QUICK:-}" ] && return
   timeout 120 "$b" train --name gpt2-xl --layers 48 --heads 25 --embd 1600 -T 1024 --batches 8 --steps 2 \
-    --warmup 1 --eval-steps 2 --attn "$attn" --profile 1 >>"$OUT/profile.log" 2>&1
+    --warmup 1 --eval-steps 2 --attn "$attn" --act "$act" --gelu-fusion "$gelu" --profile 1 >>"$OUT/profile.log" 2>&1
   note "profile gpt2-xl: rc $? ($(elapsed) s)"
 }
 
@@ -380,12 +373,12 @@ write_summary() {
       local ours
       ours=$(grep '^RESULT kind=train name=gpt2 ' "$OUT/bench.log" | grep ' B=16 ' | grep ' act=fp32 gemm=bf16 lt=1 gelu=0 attn=mma ' |
         head -1 | tr ' ' '\n' | sed -n 's/^train_tps=//p')
-      ours16=$(grep '^RESULT kind=train name=gpt2 ' "$OUT/bench.log" | grep ' B=16 ' | grep ' act=bf16 gemm=bf16 lt=1 gelu=0 attn=mma ' |
+      ours16=$(grep '^RESULT kind=train name=gpt2 ' "$OUT/bench.log" | grep ' B=16 ' | grep ' act=bf16 gemm=bf16 lt=1 gelu=1 attn=cudnn ' |
         head -1 | tr ' ' '\n' | sed -n 's/^train_tps=//p')
       echo
       echo "## PyTorch on the same card (bench/bench_torch_gpu.py: bf16 autocast, SDPA, fused AdamW)"
       echo
-      echo "| model | torch | compile | B | train tok/s | eval tok/s | peak GB | clpt (bf16 GEMM, mma, B=16) / torch, training | the same with bf16 activations |"
+      echo "| model | torch | compile | B | train tok/s | eval tok/s | peak GB | clpt (fp32 activations, mma, B=16) / torch, training | clpt's defaults (bf16 activations, cudnn, GELU fused) / torch |"
       echo "|---|---|---|---|---|---|---|---|---|"
       grep '^RESULT kind=torch' "$OUT/bench.log" | while read -r line; do
         v() { echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }

@@ -1,0 +1,234 @@
+// ln_micro.cu - LayerNorm backward's kernels alone, fp32 and bf16: the
+// element-wise dinp kernel clpt used before d129b2d against the 16-byte one
+// core/cuda/kernels.cu uses now (k_ln_bwd_dx_vec), and the dw/db partial
+// sums element-wise against 16-byte. Frozen copies, self-contained, so the
+// comparison in bench/results/h100-2026-11-26-bf16.md can be rerun:
+//     nvcc -O3 -std=c++17 -arch=sm_90 bench/ln_micro.cu -o /tmp/ln_micro && /tmp/ln_micro
+#include <cuda_bf16.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <math.h>
+typedef __nv_bfloat16 bf16;
+
+static __device__ __forceinline__ float cu_ld(float x) { return x; }
+static __device__ __forceinline__ float cu_ld(bf16 x) { return __bfloat162float(x); }
+template <typename T> static __device__ __forceinline__ T cu_st(float x);
+template <> __device__ __forceinline__ float cu_st<float>(float x) { return x; }
+template <> __device__ __forceinline__ bf16 cu_st<bf16>(float x) { return __float2bfloat16_rn(x); }
+template <typename T> struct cu_vec { enum { N = 16 / sizeof(T) }; };
+template <typename T> static __device__ __forceinline__ void cu_load16(float *f, const T *p)
+{
+    int4 raw = *(const int4 *)p;
+    const T *e = (const T *)&raw;
+#pragma unroll
+    for (int i = 0; i < cu_vec<T>::N; i++) f[i] = cu_ld(e[i]);
+}
+template <typename T> static __device__ __forceinline__ void cu_store16(T *p, const float *f)
+{
+    int4 raw;
+    T *e = (T *)&raw;
+#pragma unroll
+    for (int i = 0; i < cu_vec<T>::N; i++) e[i] = cu_st<T>(f[i]);
+    *(int4 *)p = raw;
+}
+static __device__ __forceinline__ float cu_warp_sum(float v)
+{
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+template <typename A>
+__global__ void k_ln_bwd_dx(A *dinp, const A *dout, const A *inp, const float *w, const float *mean,
+                            const float *rstd, int N, int C)
+{
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= N) return;
+    const A *d = dout + (size_t)row * C, *x = inp + (size_t)row * C;
+    A *dx = dinp + (size_t)row * C;
+    float m = mean[row], s = rstd[row];
+    float dm = 0.0f, dnm = 0.0f;
+    for (int c = lane; c < C; c += 32) {
+        float wd = w[c] * cu_ld(d[c]);
+        dm += wd;
+        dnm += wd * (cu_ld(x[c]) - m) * s;
+    }
+    dm = cu_warp_sum(dm) / C;
+    dnm = cu_warp_sum(dnm) / C;
+    for (int c = lane; c < C; c += 32) {
+        float n = (cu_ld(x[c]) - m) * s;
+        dx[c] = cu_st<A>(cu_ld(dx[c]) + (w[c] * cu_ld(d[c]) - dm - n * dnm) * s);
+    }
+}
+
+template <typename A>
+__global__ void k_ln_bwd_partial(float *pw, float *pb, const A *dout, const A *inp,
+                                 const float *mean, const float *rstd, int N, int C, int rpc)
+{
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    int r0 = blockIdx.y * rpc, r1 = min(N, r0 + rpc);
+    float sw = 0.0f, sb = 0.0f;
+    for (int r = r0; r < r1; r++) {
+        float d = cu_ld(dout[(size_t)r * C + c]);
+        sw += d * (cu_ld(inp[(size_t)r * C + c]) - mean[r]) * rstd[r];
+        sb += d;
+    }
+    pw[(size_t)blockIdx.y * C + c] = sw;
+    pb[(size_t)blockIdx.y * C + c] = sb;
+}
+
+/* vectorised: 16-byte loads, V = 16 / sizeof(A) columns per access */
+template <typename A>
+__global__ void k_ln_bwd_dx_v(A *dinp, const A *dout, const A *inp, const float *w, const float *mean,
+                              const float *rstd, int N, int C)
+{
+    const int V = cu_vec<A>::N;
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= N) return;
+    const A *d = dout + (size_t)row * C, *x = inp + (size_t)row * C;
+    A *dx = dinp + (size_t)row * C;
+    float m = mean[row], s = rstd[row];
+    float dm = 0.0f, dnm = 0.0f;
+    for (int c = lane * V; c < C; c += 32 * V) {
+        float dv[V], xv[V], wv[V];
+        cu_load16(dv, d + c);
+        cu_load16(xv, x + c);
+#pragma unroll
+        for (int k = 0; k < V; k += 4) cu_load16(wv + k, w + c + k);
+#pragma unroll
+        for (int e = 0; e < V; e++) {
+            float wd = wv[e] * dv[e];
+            dm += wd;
+            dnm += wd * (xv[e] - m) * s;
+        }
+    }
+    dm = cu_warp_sum(dm) / C;
+    dnm = cu_warp_sum(dnm) / C;
+    for (int c = lane * V; c < C; c += 32 * V) {
+        float dv[V], xv[V], wv[V], o[V];
+        cu_load16(dv, d + c);
+        cu_load16(xv, x + c);
+        cu_load16(o, dx + c);
+#pragma unroll
+        for (int k = 0; k < V; k += 4) cu_load16(wv + k, w + c + k);
+#pragma unroll
+        for (int e = 0; e < V; e++) o[e] += (wv[e] * dv[e] - dm - (xv[e] - m) * s * dnm) * s;
+        cu_store16(dx + c, o);
+    }
+}
+
+template <typename A>
+__global__ void k_ln_bwd_partial_v(float *pw, float *pb, const A *dout, const A *inp,
+                                   const float *mean, const float *rstd, int N, int C, int rpc)
+{
+    const int V = cu_vec<A>::N;
+    int c = (blockIdx.x * blockDim.x + threadIdx.x) * V;
+    if (c >= C) return;
+    int r0 = blockIdx.y * rpc, r1 = min(N, r0 + rpc);
+    float sw[V], sb[V];
+#pragma unroll
+    for (int e = 0; e < V; e++) sw[e] = sb[e] = 0.0f;
+    for (int r = r0; r < r1; r++) {
+        float dv[V], xv[V];
+        cu_load16(dv, dout + (size_t)r * C + c);
+        cu_load16(xv, inp + (size_t)r * C + c);
+        float m = mean[r], s = rstd[r];
+#pragma unroll
+        for (int e = 0; e < V; e++) {
+            sw[e] += dv[e] * (xv[e] - m) * s;
+            sb[e] += dv[e];
+        }
+    }
+#pragma unroll
+    for (int e = 0; e < V; e += 4) {
+        *(float4 *)(pw + (size_t)blockIdx.y * C + c + e) = make_float4(sw[e], sw[e + 1], sw[e + 2], sw[e + 3]);
+        *(float4 *)(pb + (size_t)blockIdx.y * C + c + e) = make_float4(sb[e], sb[e + 1], sb[e + 2], sb[e + 3]);
+    }
+}
+
+__global__ void k_init(float *f, size_t n, unsigned seed, float scale, float off)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        unsigned h = (unsigned)i * 2654435761u ^ seed;
+        h ^= h >> 13; h *= 0x5bd1e995u; h ^= h >> 15;
+        f[i] = off + scale * ((h & 0xffffff) / 16777216.0f - 0.5f);
+    }
+}
+template <typename A> __global__ void k_cast(A *d, const float *s, size_t n)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        d[i] = cu_st<A>(s[i]);
+}
+template <typename A> __global__ void k_widen(float *d, const A *s, size_t n)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        d[i] = cu_ld(s[i]);
+}
+
+#define CK(x) do { cudaError_t e_ = (x); if (e_) { printf("CUDA %s at %d\n", cudaGetErrorString(e_), __LINE__); exit(1); } } while (0)
+
+template <typename A> static void run(const char *tag, int N, int C)
+{
+    size_t n = (size_t)N * C;
+    float *f, *w, *mean, *rstd, *pw, *pb, *h1 = (float *)malloc(n * 4), *h2 = (float *)malloc(n * 4);
+    A *d, *x, *dx;
+    int rpc = 64, chunks = (N + rpc - 1) / rpc;
+    CK(cudaMalloc(&f, n * 4)); CK(cudaMalloc(&w, C * 4)); CK(cudaMalloc(&mean, N * 4)); CK(cudaMalloc(&rstd, N * 4));
+    CK(cudaMalloc(&pw, 2 * (size_t)chunks * C * 4)); pb = pw + (size_t)chunks * C;
+    CK(cudaMalloc(&d, n * sizeof(A))); CK(cudaMalloc(&x, n * sizeof(A))); CK(cudaMalloc(&dx, n * sizeof(A)));
+    k_init<<<1024, 256>>>(f, n, 1, 2.0f, 0.0f); k_cast<A><<<1024, 256>>>(d, f, n);
+    k_init<<<1024, 256>>>(f, n, 2, 4.0f, 0.1f); k_cast<A><<<1024, 256>>>(x, f, n);
+    k_init<<<64, 256>>>(w, C, 3, 1.0f, 1.0f); k_init<<<64, 256>>>(mean, N, 4, 0.2f, 0.0f);
+    k_init<<<64, 256>>>(rstd, N, 5, 0.5f, 1.0f);
+    cudaEvent_t e0, e1; cudaEventCreate(&e0); cudaEventCreate(&e1);
+    int rows_per_block = 256 / 32, gdx = (N + rows_per_block - 1) / rows_per_block;
+    const int V = cu_vec<A>::N;
+    for (int variant = 0; variant < 6; variant++) {
+        const char *name[] = {"dx old", "dx vec", "partial old", "partial vec bd64", "partial vec bd32", "partial vec bd128"};
+        int reps = 50;
+        for (int it = -3; it < reps; it++) {
+            if (it == 0) cudaEventRecord(e0);
+            switch (variant) {
+            case 0: k_ln_bwd_dx<A><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C); break;
+            case 1: k_ln_bwd_dx_v<A><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C); break;
+            case 2: k_ln_bwd_partial<A><<<dim3((C + 255) / 256, chunks), 256>>>(pw, pb, d, x, mean, rstd, N, C, rpc); break;
+            default: {
+                int bd = variant == 3 ? 64 : variant == 4 ? 32 : 128;
+                k_ln_bwd_partial_v<A><<<dim3((C / V + bd - 1) / bd, chunks), bd>>>(pw, pb, d, x, mean, rstd, N, C, rpc);
+            }
+            }
+        }
+        cudaEventRecord(e1); CK(cudaEventSynchronize(e1));
+        float ms; cudaEventElapsedTime(&ms, e0, e1);
+        printf("%s %-18s %8.4f ms\n", tag, name[variant], ms / reps);
+    }
+    // correctness: dx old vs vec from zero, partials old vs vec
+    CK(cudaMemset(dx, 0, n * sizeof(A)));
+    k_ln_bwd_dx<A><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C);
+    k_widen<A><<<1024, 256>>>(f, dx, n); CK(cudaMemcpy(h1, f, n * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemset(dx, 0, n * sizeof(A)));
+    k_ln_bwd_dx_v<A><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C);
+    k_widen<A><<<1024, 256>>>(f, dx, n); CK(cudaMemcpy(h2, f, n * 4, cudaMemcpyDeviceToHost));
+    double md = 0, mx = 0;
+    for (size_t i = 0; i < n; i++) { md = fmax(md, fabs(h1[i] - h2[i])); mx = fmax(mx, fabs(h1[i])); }
+    printf("%s dx old vs vec: max |diff| %.3g of max %.3g\n", tag, md, mx);
+    size_t np = 2 * (size_t)chunks * C;
+    float *p1 = (float *)malloc(np * 4), *p2 = (float *)malloc(np * 4);
+    k_ln_bwd_partial<A><<<dim3((C + 255) / 256, chunks), 256>>>(pw, pb, d, x, mean, rstd, N, C, rpc);
+    CK(cudaMemcpy(p1, pw, np * 4, cudaMemcpyDeviceToHost));
+    k_ln_bwd_partial_v<A><<<dim3((C / V + 63) / 64, chunks), 64>>>(pw, pb, d, x, mean, rstd, N, C, rpc);
+    CK(cudaMemcpy(p2, pw, np * 4, cudaMemcpyDeviceToHost));
+    size_t ndiff = 0;
+    for (size_t i = 0; i < np; i++) ndiff += p1[i] != p2[i];
+    printf("%s partial old vs vec: %zu of %zu differ\n", tag, ndiff, np);
+    CK(cudaGetLastError());
+}
+
+int main(void)
+{
+    run<float>("fp32", 16384, 768);
+    run<bf16>("bf16", 16384, 768);
+    run<float>("fp32-xl", 8192, 1600);
+    run<bf16>("bf16-xl", 8192, 1600);
+    return 0;
+}
