@@ -238,11 +238,13 @@ void cu_params_written(const void *p, size_t bytes)
     const char *lo = (const char *)p, *hi = lo + bytes;
     for (int i = 0; i < n_shadows; i++)
         if (shadows[i].valid && overlaps(&shadows[i], lo, hi)) shadows[i].valid = 0;
+    cu_tokens_written(p, bytes);
 }
 
 void cu_params_freed(const void *p, size_t bytes)
 {
     const char *lo = (const char *)p, *hi = lo + bytes;
+    cu_tokens_written(p, bytes);
     for (int i = 0; i < n_shadows;) {
         if (overlaps(&shadows[i], lo, hi)) {
             cu_free_tracked(shadows[i].dst, shadows[i].cap * sizeof(__nv_bfloat16));

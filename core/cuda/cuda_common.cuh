@@ -77,6 +77,9 @@ const __nv_bfloat16 *cu_weight_bf16(const float *w, size_t n);
  * classifier pads the vocabulary to a multiple of 64 rows) */
 const __nv_bfloat16 *cu_weight_bf16_padded(const float *w, size_t n, size_t cap);
 void cu_params_written(const void *p, size_t bytes);
+/* the token ids copied down by encoder_forward for the backward pass are
+ * stale once their device buffer is written or freed (kernels.cu) */
+void cu_tokens_written(const void *p, size_t bytes);
 void cu_params_freed(const void *p, size_t bytes);
 void cu_shadows_release(void);
 

@@ -58,6 +58,8 @@ __global__ void k_encoder_fwd(A *out, const int *tokens, const float *wte, const
     }
 }
 
+static void enc_prefetch(const int *tokens, int N);
+
 template <typename A>
 void cu_encoder_forward(clpt_act *out, const int *tokens, const float *wte, const float *wpe, int B,
                         int T, int C)
@@ -65,7 +67,8 @@ void cu_encoder_forward(clpt_act *out, const int *tokens, const float *wte, cons
     size_t n = (size_t)B * T * C;
     k_encoder_fwd<A><<<cu_grid(n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>((A *)out, tokens, wte,
                                                                              wpe, T, C, n);
-    CU_LAUNCHED("k_encoder_fwd");
+    if (CU_LAUNCHED("k_encoder_fwd")) return;
+    enc_prefetch(tokens, B * T);
 }
 
 /* dwte[tok] += the rows of dout at that token's positions, summed in
@@ -95,35 +98,107 @@ __global__ void k_encoder_bwd_wpe(float *dwpe, const A *dout, int B, int T, int 
     }
 }
 
-/* Positions grouped by token id on the host (token_groups.h): the ids come
- * back (B*T ints, while the stream is drained anyway: this is the last op
- * of the backward pass), are grouped, and the groups go back up for
- * k_encoder_bwd_wte. */
-static struct { int *tok, *ord, *tmp, *grp; size_t cap; } enc;
+/* Positions grouped by token id on the host (token_groups.h), and the
+ * groups sent up for k_encoder_bwd_wte. The ids are copied down when the
+ * forward pass reads them (encoder_forward, the first op of a step), into
+ * pinned memory, so that when the backward pass reaches the encoder (its
+ * last op) they have long arrived: the host groups them without draining
+ * the stream, and the groups go up asynchronously. A forward that read
+ * other ids, or a write to the ids' buffer since (cu_tokens_written), makes
+ * the backward copy them itself, waiting for the stream. */
+static struct {
+    int *tok, *ord, *tmp, *grp;
+    size_t cap;
+    int pinned;                  /* tok, ord and grp from cudaMallocHost */
+    cudaEvent_t copied, uploaded; /* tok arrived; ord and grp read by the device */
+    const int *src;              /* the device ids tok holds (NULL: none) */
+    int n, upload_pending;
+} enc;
+
+static void enc_release(void)
+{
+    if (enc.pinned) {
+        cudaFreeHost(enc.tok), cudaFreeHost(enc.ord), cudaFreeHost(enc.grp);
+    } else {
+        free(enc.tok), free(enc.ord), free(enc.grp);
+    }
+    free(enc.tmp);
+    enc.tok = enc.ord = enc.grp = enc.tmp = NULL;
+    enc.cap = 0;
+}
+
+static int enc_reserve(int N)
+{
+    if (!enc.copied && (CU_CHECK(cudaEventCreateWithFlags(&enc.copied, cudaEventDisableTiming)) ||
+                        CU_CHECK(cudaEventCreateWithFlags(&enc.uploaded, cudaEventDisableTiming))))
+        return CLPT_EIO;
+    if ((size_t)N <= enc.cap) return 0;
+    /* the old buffers may still be a pending copy's source or target */
+    if (enc.cap && CU_CHECK(cudaStreamSynchronize(g_cu.stream))) return CLPT_EIO;
+    enc_release();
+    enc.src = NULL;
+    enc.upload_pending = 0;
+    size_t gb = (2 * (size_t)N + 1) * sizeof(int);
+    enc.pinned = cudaMallocHost((void **)&enc.tok, N * sizeof(int)) == cudaSuccess &&
+                 cudaMallocHost((void **)&enc.ord, N * sizeof(int)) == cudaSuccess &&
+                 cudaMallocHost((void **)&enc.grp, gb) == cudaSuccess;
+    if (!enc.pinned) { /* pageable: the same results, with the copies waiting */
+        cudaGetLastError();
+        cudaFreeHost(enc.tok), cudaFreeHost(enc.ord), cudaFreeHost(enc.grp);
+        enc.tok = (int *)malloc(N * sizeof(int));
+        enc.ord = (int *)malloc(N * sizeof(int));
+        enc.grp = (int *)malloc(gb);
+    }
+    enc.tmp = (int *)malloc(N * sizeof(int));
+    if (!enc.tok || !enc.ord || !enc.grp || !enc.tmp) {
+        enc_release();
+        return cu_fail(CLPT_ENOMEM, "encoder_backward: no host memory for %d positions", N);
+    }
+    enc.cap = N;
+    return 0;
+}
+
+/* start copying the ids down, for the backward pass to group */
+static void enc_prefetch(const int *tokens, int N)
+{
+    enc.src = NULL;
+    if (enc_reserve(N) ||
+        CU_CHECK(cudaMemcpyAsync(enc.tok, tokens, N * sizeof(int), cudaMemcpyDeviceToHost, g_cu.stream)) ||
+        CU_CHECK(cudaEventRecord(enc.copied, g_cu.stream)))
+        return;
+    enc.src = tokens;
+    enc.n = N;
+}
+
+void cu_tokens_written(const void *p, size_t bytes)
+{
+    const char *lo = (const char *)p, *src = (const char *)enc.src;
+    if (src && lo < src + enc.n * sizeof(int) && src < lo + bytes) enc.src = NULL;
+}
 
 static int encoder_groups(const int *tokens, int N, int **dev, int *G)
 {
-    if ((size_t)N > enc.cap) {
-        free(enc.tok), free(enc.ord), free(enc.tmp), free(enc.grp);
-        enc.tok = (int *)malloc(N * sizeof(int));
-        enc.ord = (int *)malloc(N * sizeof(int));
-        enc.tmp = (int *)malloc(N * sizeof(int));
-        enc.grp = (int *)malloc((2 * (size_t)N + 1) * sizeof(int));
-        enc.cap = enc.tok && enc.ord && enc.tmp && enc.grp ? N : 0;
-        if (!enc.cap) return cu_fail(CLPT_ENOMEM, "encoder_backward: no host memory for %d positions", N);
-    }
-    if (CU_CHECK(cudaMemcpyAsync(enc.tok, tokens, N * sizeof(int), cudaMemcpyDeviceToHost, g_cu.stream)) ||
-        CU_CHECK(cudaStreamSynchronize(g_cu.stream)))
+    if (enc.src == tokens && enc.n == N) {
+        if (CU_CHECK(cudaEventSynchronize(enc.copied))) return CLPT_EIO;
+    } else if (enc_reserve(N) ||
+               CU_CHECK(cudaMemcpyAsync(enc.tok, tokens, N * sizeof(int), cudaMemcpyDeviceToHost,
+                                        g_cu.stream)) ||
+               CU_CHECK(cudaStreamSynchronize(g_cu.stream))) {
         return CLPT_EIO;
+    }
+    /* ord and grp are the previous upload's sources until it has run */
+    if (enc.upload_pending && CU_CHECK(cudaEventSynchronize(enc.uploaded))) return CLPT_EIO;
+    enc.upload_pending = 0;
     int g = clpt_group_tokens(enc.tok, N, enc.ord, enc.tmp, enc.grp);
     if (g < 0) return cu_fail(CLPT_ENOMEM, "encoder_backward: no host memory to group %d positions", N);
     int *d = (int *)cu_scratch(CU_SLOT_ENC, (N + 2 * (size_t)g + 1) * sizeof(int));
     if (!d) return CLPT_ENOMEM;
-    /* pageable sources: each copy is staged before the call returns */
     if (CU_CHECK(cudaMemcpyAsync(d, enc.ord, N * sizeof(int), cudaMemcpyHostToDevice, g_cu.stream)) ||
         CU_CHECK(cudaMemcpyAsync(d + N, enc.grp, (2 * (size_t)g + 1) * sizeof(int), cudaMemcpyHostToDevice,
-                                 g_cu.stream)))
+                                 g_cu.stream)) ||
+        CU_CHECK(cudaEventRecord(enc.uploaded, g_cu.stream)))
         return CLPT_EIO;
+    enc.upload_pending = 1;
     *dev = d;
     *G = g;
     return 0;
