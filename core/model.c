@@ -474,10 +474,17 @@ double clpt_model_adamw_step(clpt_model *m, const clpt_adamw *o, float lr)
     m->step++;
     float bc1 = 1.0f - powf(o->beta1, (float)m->step);
     float bc2 = 1.0f - powf(o->beta2, (float)m->step);
-    for (int i = 0; i < m->n_tensors; i++) {
+    /* one call per run of adjacent tensors with the same decay: the update
+     * is element-wise, and fewer calls are fewer kernel launches on a GPU */
+    for (int i = 0, j; i < m->n_tensors; i = j) {
         const clpt_tensor *t = &m->tensors[i];
+        size_t n = t->numel;
+        for (j = i + 1; j < m->n_tensors && m->tensors[j].decay == t->decay &&
+                        m->tensors[j].offset == t->offset + n;
+             j++)
+            n += m->tensors[j].numel;
         m->be->adamw(m->params + t->offset, m->grads + t->offset, m->m + t->offset,
-                     m->v + t->offset, t->numel, lr, o->beta1, o->beta2, o->eps,
+                     m->v + t->offset, n, lr, o->beta1, o->beta2, o->eps,
                      t->decay ? o->weight_decay : 0.0f, bc1, bc2, gscale);
     }
     return norm;
