@@ -6,7 +6,7 @@
  *       [--ctx 1024 --vocab 50257 -T 1024] [--batches 64,32,16,8,4,2,1]
  *       [--steps 10 --warmup 2 --eval-steps 10 --max-seconds 60]
  *       [--gemm bf16|bf16fast|tf32|fp32 --lt 1 --attn auto|cudnn|mma|flash|wmma|simt]
- *       [--act fp32|bf16] [--gelu-fusion 0|1|-1]
+ *       [--act bf16|fp32] [--gelu-fusion -1|0|1]  (defaults: clpt's, auto bf16 -1)
  *       [--peak 989 --measured 0] [--profile 1]
  *       trains at the first batch size of the list that fits (forward,
  *       backward, AdamW with clipping), then times evaluation forwards
@@ -405,10 +405,10 @@ static int cmd_gemm(const opts *o)
 
 int main(int argc, char **argv)
 {
-    opts o = {.name = "model", .gemm = "bf16", .attn = "mma", .act = "fp32", .batches = "64,48,32,24,16,12,8,6,4,2,1",
+    opts o = {.name = "model", .gemm = "bf16", .attn = "auto", .act = "bf16", .batches = "64,48,32,24,16,12,8,6,4,2,1",
               .cfg = {12, 12, 768, 1024, 50257, 1e-5f}, .T = 1024, .steps = 10, .warmup = 2,
               .eval_steps = 10, .lt = 1, .size = 8192, .reps = 20, .max_seconds = 60,
-              .peak = 989, .measured = 0};
+              .peak = 989, .measured = 0, .gelu_fusion = -1};
     if (argc < 2 || parse(&o, argc, argv)) {
         fprintf(stderr, "usage: bench_cuda gemm|train [options] (see bench/bench_cuda.c)\n");
         return 2;

@@ -235,21 +235,21 @@ phase_bench() {
   # batch (CLPT_DEVICE_FULL=1 adds simt, wmma, no bias epilogue and tf32,
   # measured before: bench/results/)
   if [ -n "${CLPT_DEVICE_FULL:-}" ]; then
-    bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn simt
-    bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn wmma
-    bench gpt2 12 12 768 16 --gemm bf16 --lt 0 --attn mma
-    bench gpt2 12 12 768 16 --gemm tf32 --lt 1 --attn mma
+    bench gpt2 12 12 768 16 --act fp32 --gelu-fusion 0 --gemm bf16 --lt 1 --attn simt
+    bench gpt2 12 12 768 16 --act fp32 --gelu-fusion 0 --gemm bf16 --lt 1 --attn wmma
+    bench gpt2 12 12 768 16 --act fp32 --gelu-fusion 0 --gemm bf16 --lt 0 --attn mma
+    bench gpt2 12 12 768 16 --act fp32 --gelu-fusion 0 --gemm tf32 --lt 1 --attn mma
   fi
   # fp32 activations (bf16 GEMM operands converted from them), then the
   # defaults: bf16 activations, cudnn attention (mma where cuDNN is
   # missing), GELU in cuBLASLt's epilogues; then each of those undone
-  bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn mma
+  bench gpt2 12 12 768 16 --act fp32 --gelu-fusion 0 --gemm bf16 --lt 1 --attn mma
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 1
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn mma --gelu-fusion 1
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 0
   if [ -n "${CLPT_DEVICE_FULL:-}" ]; then
-    bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn flash
-    bench gpt2 12 12 768 16 --gemm bf16 --lt 1 --attn flash
+    bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn flash --gelu-fusion 0
+    bench gpt2 12 12 768 16 --act fp32 --gelu-fusion 0 --gemm bf16 --lt 1 --attn flash
   fi
   # the largest batch that fits, per size, with the attention, activation
   # format and GELU fusion chosen (CLPT_BENCH_ATTN, CLPT_BENCH_ACT,

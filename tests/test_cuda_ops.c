@@ -89,6 +89,47 @@ static void test_encoder(int B, int T, int C, int V)
     free(tok); free(wte); free(wpe); free(g); free(gw); free(gp);
 }
 
+/* The backward pass groups ids copied down by the forward pass: it must
+ * group the ids its buffer holds now, after a rewrite of that buffer, and
+ * after a forward pass over other ids */
+static void encoder_backward_check(const char *what, const int *tok, const int *dtok, const clpt_act *dg,
+                                   const clpt_act *cg, int B, int T, int C, int V)
+{
+    float *gw = host_normal((size_t)V * C, 1.0), *gp = host_normal((size_t)T * C, 1.0);
+    float *dgw = dev_upload(gw, (size_t)V * C * 4), *dgp = dev_upload(gp, (size_t)T * C * 4);
+    cpu->encoder_backward(gw, gp, cg, tok, B, T, C);
+    gpu->encoder_backward(dgw, dgp, dg, dtok, B, T, C);
+    float *got = dev_download(dgw, (size_t)V * C);
+    compare_f32(what, got, gw, (size_t)V * C, 1e-5);
+    free(got); free(gw); free(gp);
+    gpu->free(dgw); gpu->free(dgp);
+}
+
+static void test_encoder_ids(int B, int T, int C, int V)
+{
+    size_t BT = (size_t)B * T;
+    int *ta = host_tokens(BT, V), *tb = host_tokens(BT, V);
+    float *wte = host_normal((size_t)V * C, 1.0), *wpe = host_normal((size_t)T * C, 1.0);
+    float *g = host_normal(BT * C, 1.0);
+    int *da = dev_upload(ta, BT * sizeof(int)), *db = dev_upload(tb, BT * sizeof(int));
+    float *dwte = dev_upload(wte, (size_t)V * C * 4), *dwpe = dev_upload(wpe, (size_t)T * C * 4);
+    clpt_act *out = act_new(gpu, NULL, BT * C), *dg = act_new(gpu, g, BT * C), *cg = act_new(cpu, g, BT * C);
+    /* forward over a's ids, then the buffer rewritten with b's */
+    gpu->encoder_forward(out, da, dwte, dwpe, B, T, C);
+    gpu->to_device(da, tb, BT * sizeof(int));
+    encoder_backward_check("encoder_backward dwte, ids rewritten after the forward", tb, da, dg, cg, B, T, C, V);
+    gpu->to_device(da, ta, BT * sizeof(int));
+    /* forward over a, forward over b, backward over a, backward over b */
+    gpu->encoder_forward(out, da, dwte, dwpe, B, T, C);
+    gpu->encoder_forward(out, db, dwte, dwpe, B, T, C);
+    encoder_backward_check("encoder_backward dwte, a after forwards over a then b", ta, da, dg, cg, B, T, C, V);
+    encoder_backward_check("encoder_backward dwte, b after that", tb, db, dg, cg, B, T, C, V);
+    encoder_backward_check("encoder_backward dwte, a again, no forward", ta, da, dg, cg, B, T, C, V);
+    gpu->free(da); gpu->free(db); gpu->free(dwte); gpu->free(dwpe); gpu->free(out); gpu->free(dg);
+    cpu->free(cg);
+    free(ta); free(tb); free(wte); free(wpe); free(g);
+}
+
 /* ---- layernorm ------------------------------------------------------------------ */
 
 static void test_layernorm(int N, int C)
@@ -570,6 +611,7 @@ static void test_layer_ops(void)
     printf("activations %s\n", bf ? "bf16 (against cpu-bf16)" : "fp32 (against cpu)");
     test_encoder(3, 17, 40, 7);
     test_encoder(2, 64, 768, 50257);
+    test_encoder_ids(2, 64, 96, 300);
     test_layernorm(37, 70);
     test_layernorm(1, 1);
     test_layernorm(300, 768);

@@ -125,24 +125,27 @@ int main(void)
                       *agem[] = {"memory=8", "ref_rows=4"};
     struct { const char *strategy, *const *opts; int n; } cases[] = {
         {"sequential", none, 0}, {"replay", replay, 1}, {"ewc", ewc, 2}, {"agem", agem, 2}};
-    /* GEMM precision, attention kernels and activation format (as the
-     * config names it, then as the journal records it): bounds (ppl rel,
-     * update cosine, update norm rel); fp32 everywhere, then bf16 GEMMs,
-     * then bf16 activations too, then the defaults (bf16 activations, cudnn
-     * attention where it can run, GELU fused) */
-    struct { const char *gemm, *attn, *act, *recorded; double ppl, cos, norm; } modes[] = {
-        {"fp32", "simt", "fp32", "fp32", 1e-3, 0.999, 1e-2},
-        {"bf16", "mma", "fp32", "fp32", 3e-2, 0.95, 5e-2},
-        {"bf16", "mma", "bf16", "bf16", 3e-2, 0.95, 5e-2},
-        {"bf16", "auto", "default", "bf16", 3e-2, 0.95, 5e-2}};
+    /* GEMM precision, attention kernels, activation format (as the config
+     * names it, then as the journal records it) and GELU fusion (NULL: as
+     * set): bounds (ppl rel, update cosine, update norm rel). First clpt's
+     * defaults, untouched (bf16 activations, cudnn attention where it can
+     * run, GELU fused); then fp32 everywhere, bf16 GEMMs, and bf16
+     * activations with mma and separate GELU */
+    struct { const char *gemm, *attn, *act, *recorded; int gelu; double ppl, cos, norm; } modes[] = {
+        {NULL, NULL, "default", "bf16", -1, 3e-2, 0.95, 5e-2},
+        {"fp32", "simt", "fp32", "fp32", 0, 1e-3, 0.999, 1e-2},
+        {"bf16", "mma", "fp32", "fp32", 0, 3e-2, 0.95, 5e-2},
+        {"bf16", "mma", "bf16", "bf16", 0, 3e-2, 0.95, 5e-2}};
     for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
-        CHECK(clpt_cuda_set_gemm(modes[m].gemm) == 0);
-        CHECK(clpt_cuda_set_attn(modes[m].attn) == 0);
+        if (modes[m].gemm) CHECK(clpt_cuda_set_gemm(modes[m].gemm) == 0);
+        if (modes[m].attn) CHECK(clpt_cuda_set_attn(modes[m].attn) == 0);
+        if (modes[m].gelu >= 0) clpt_cuda_set_gelu_fusion(modes[m].gelu);
+        const char *gm = modes[m].gemm ? modes[m].gemm : "default";
         for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
             char what[64], name_c[64], name_g[64];
-            snprintf(what, sizeof what, "%s/%s/act %s", cases[k].strategy, modes[m].gemm, modes[m].act);
-            snprintf(name_c, sizeof name_c, "%s_%s_%s_cpu", cases[k].strategy, modes[m].gemm, modes[m].act);
-            snprintf(name_g, sizeof name_g, "%s_%s_%s_cuda", cases[k].strategy, modes[m].gemm, modes[m].act);
+            snprintf(what, sizeof what, "%s/%s/act %s", cases[k].strategy, gm, modes[m].act);
+            snprintf(name_c, sizeof name_c, "%s_%s_%s_cpu", cases[k].strategy, gm, modes[m].act);
+            snprintf(name_g, sizeof name_g, "%s_%s_%s_cuda", cases[k].strategy, gm, modes[m].act);
             outcome c, g;
             int rc_c = run(&cfg, "cpu", "default", corpus, name_c, cases[k].strategy, cases[k].opts,
                            cases[k].n, &c);
@@ -159,6 +162,7 @@ int main(void)
     clpt_cuda_set_gemm("bf16");
     clpt_cuda_set_attn("auto");
     clpt_cuda_set_activations("bf16");
+    clpt_cuda_set_gelu_fusion(-1);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", corpus);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", corpus);

@@ -143,7 +143,7 @@ static void be_sync(void) { CU_CHECK(cudaStreamSynchronize(g_cu.stream)); }
 
 static struct { void *p; size_t bytes; } scratch[CU_SLOT_COUNT];
 
-void *cu_scratch(int slot, size_t bytes)
+static void *scratch_get(int slot, size_t bytes, int record)
 {
     if (bytes <= scratch[slot].bytes) return scratch[slot].p;
     /* grow by a quarter more than asked, in whole MB, to avoid regrowing */
@@ -158,13 +158,16 @@ void *cu_scratch(int slot, size_t bytes)
     void *p = cu_malloc(want);
     if (!p) p = cu_malloc(got = bytes); /* the margin may be what did not fit */
     if (!p) {
-        cu_fail(CLPT_ENOMEM, "cannot allocate %.1f MB of scratch (slot %d)", bytes / 1e6, slot);
+        if (record) cu_fail(CLPT_ENOMEM, "cannot allocate %.1f MB of scratch (slot %d)", bytes / 1e6, slot);
         return NULL;
     }
     scratch[slot].p = p;
     scratch[slot].bytes = got;
     return p;
 }
+
+void *cu_scratch(int slot, size_t bytes) { return scratch_get(slot, bytes, 1); }
+void *cu_scratch_try(int slot, size_t bytes) { return scratch_get(slot, bytes, 0); }
 
 void cu_scratch_release(void)
 {

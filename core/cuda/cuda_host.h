@@ -27,6 +27,9 @@ enum { CU_SLOT_CONV_A, CU_SLOT_CONV_B, CU_SLOT_CONV_C, CU_SLOT_LOGITS,
        CU_SLOT_CUDNN, /* cuDNN's workspace */
        CU_SLOT_COUNT };
 void *cu_scratch(int slot, size_t bytes);
+/* the same, but a failure is only NULL, not recorded: for a caller with
+ * another way to do the work */
+void *cu_scratch_try(int slot, size_t bytes);
 
 /* 1 when the attention was chosen (clpt_cuda_set_attn, CLPT_CUDA_ATTN):
  * falling back from it is then said on stderr; 0 for the default choice */

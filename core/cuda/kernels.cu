@@ -127,10 +127,12 @@ static void enc_release(void)
     enc.cap = 0;
 }
 
+/* room for N ids; CLPT_ENOMEM (not recorded: the caller decides) or
+ * CLPT_EIO (recorded) */
 static int enc_reserve(int N)
 {
-    if (!enc.copied && (CU_CHECK(cudaEventCreateWithFlags(&enc.copied, cudaEventDisableTiming)) ||
-                        CU_CHECK(cudaEventCreateWithFlags(&enc.uploaded, cudaEventDisableTiming))))
+    if (!enc.copied && CU_CHECK(cudaEventCreateWithFlags(&enc.copied, cudaEventDisableTiming))) return CLPT_EIO;
+    if (!enc.uploaded && CU_CHECK(cudaEventCreateWithFlags(&enc.uploaded, cudaEventDisableTiming)))
         return CLPT_EIO;
     if ((size_t)N <= enc.cap) return 0;
     /* the old buffers may still be a pending copy's source or target */
@@ -152,17 +154,19 @@ static int enc_reserve(int N)
     enc.tmp = (int *)malloc(N * sizeof(int));
     if (!enc.tok || !enc.ord || !enc.grp || !enc.tmp) {
         enc_release();
-        return cu_fail(CLPT_ENOMEM, "encoder_backward: no host memory for %d positions", N);
+        return CLPT_ENOMEM;
     }
     enc.cap = N;
     return 0;
 }
 
-/* start copying the ids down, for the backward pass to group */
+/* start copying the ids down, for the backward pass to group; only into
+ * pinned memory (a pageable copy would wait for the stream), and a failure
+ * here only means the backward pass fetches them itself */
 static void enc_prefetch(const int *tokens, int N)
 {
     enc.src = NULL;
-    if (enc_reserve(N) ||
+    if (enc_reserve(N) || !enc.pinned ||
         CU_CHECK(cudaMemcpyAsync(enc.tok, tokens, N * sizeof(int), cudaMemcpyDeviceToHost, g_cu.stream)) ||
         CU_CHECK(cudaEventRecord(enc.copied, g_cu.stream)))
         return;
@@ -180,11 +184,16 @@ static int encoder_groups(const int *tokens, int N, int **dev, int *G)
 {
     if (enc.src == tokens && enc.n == N) {
         if (CU_CHECK(cudaEventSynchronize(enc.copied))) return CLPT_EIO;
-    } else if (enc_reserve(N) ||
-               CU_CHECK(cudaMemcpyAsync(enc.tok, tokens, N * sizeof(int), cudaMemcpyDeviceToHost,
-                                        g_cu.stream)) ||
-               CU_CHECK(cudaStreamSynchronize(g_cu.stream))) {
-        return CLPT_EIO;
+    } else {
+        enc.src = NULL;
+        int rc = enc_reserve(N);
+        if (rc == CLPT_ENOMEM) return cu_fail(rc, "encoder_backward: no host memory for %d positions", N);
+        if (rc || CU_CHECK(cudaMemcpyAsync(enc.tok, tokens, N * sizeof(int), cudaMemcpyDeviceToHost,
+                                           g_cu.stream)) ||
+            CU_CHECK(cudaStreamSynchronize(g_cu.stream)))
+            return CLPT_EIO;
+        enc.src = tokens; /* tok holds these ids now, whatever was prefetched before */
+        enc.n = N;
     }
     /* ord and grp are the previous upload's sources until it has run */
     if (enc.upload_pending && CU_CHECK(cudaEventSynchronize(enc.uploaded))) return CLPT_EIO;
@@ -193,12 +202,15 @@ static int encoder_groups(const int *tokens, int N, int **dev, int *G)
     if (g < 0) return cu_fail(CLPT_ENOMEM, "encoder_backward: no host memory to group %d positions", N);
     int *d = (int *)cu_scratch(CU_SLOT_ENC, (N + 2 * (size_t)g + 1) * sizeof(int));
     if (!d) return CLPT_ENOMEM;
+    enc.upload_pending = 1; /* from here the device may be reading ord and grp */
     if (CU_CHECK(cudaMemcpyAsync(d, enc.ord, N * sizeof(int), cudaMemcpyHostToDevice, g_cu.stream)) ||
         CU_CHECK(cudaMemcpyAsync(d + N, enc.grp, (2 * (size_t)g + 1) * sizeof(int), cudaMemcpyHostToDevice,
                                  g_cu.stream)) ||
-        CU_CHECK(cudaEventRecord(enc.uploaded, g_cu.stream)))
+        CU_CHECK(cudaEventRecord(enc.uploaded, g_cu.stream))) {
+        cudaStreamSynchronize(g_cu.stream); /* the event may not mark the copies' end */
+        enc.upload_pending = 0;
         return CLPT_EIO;
-    enc.upload_pending = 1;
+    }
     *dev = d;
     *G = g;
     return 0;

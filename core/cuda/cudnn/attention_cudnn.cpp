@@ -223,7 +223,13 @@ static void say_fallback(void)
 static int run(graph_entry *e, std::unordered_map<int64_t, void *> &pack, const char *what)
 {
     void *ws = NULL;
-    if (e->workspace > 0 && !(ws = cu_scratch(CU_SLOT_CUDNN, (size_t)e->workspace))) return CLPT_ENOMEM;
+    if (e->workspace > 0 && !(ws = cu_scratch_try(CU_SLOT_CUDNN, (size_t)e->workspace))) {
+        /* mma needs no workspace: it runs instead */
+        snprintf(dnn.why, sizeof dnn.why, "no device memory for the %s's %.0f MB workspace", what,
+                 e->workspace / 1e6);
+        say_fallback();
+        return 1;
+    }
     std::string msg;
     try {
         /* bound anew each time, as cheap as it is safe */
