@@ -75,6 +75,7 @@ void clpt_clrun_close(clpt_clrun *r)
     if (r->jfd >= 0) close(r->jfd);
     if (r->lockfd >= 0) close(r->lockfd);
     clrun_cells_free(r);
+    cJSON_Delete(r->prev_device);
     free(r->dsteps);
     free(r->schedule);
     free(r->eval_list);

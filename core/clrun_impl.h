@@ -68,6 +68,7 @@ struct clpt_clrun {
     int journal_done;            /* highest position with domain_end in the journal */
     int run_ended;               /* run_end is in the journal */
     int resumed;
+    cJSON *prev_device;          /* the device record of the journal's last `run` event */
 
     struct { clpt_clrun_hook fn; void *ud; int every; } hooks[CLPT_CLRUN_NEVENTS];
     volatile sig_atomic_t stop;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -221,7 +222,19 @@ int clrun_journal_run(clpt_clrun *r)
     cJSON_AddItemToObject(o, "schedule", clrun_schedule_json(r));
     cJSON_AddItemToObject(o, "model", model_json(r));
     cJSON_AddItemToObject(o, "config", config_json(&r->cfg));
-    cJSON_AddItemToObject(o, "device", device_json(r));
+    cJSON *dev = device_json(r);
+    /* a resumed run on other numerics (another backend, GPU, or precision,
+     * e.g. after the defaults changed): said, and recorded */
+    if (r->prev_device && dev && !cJSON_Compare(r->prev_device, dev, 1)) {
+        char *was = cJSON_PrintUnformatted(r->prev_device), *now = cJSON_PrintUnformatted(dev);
+        fprintf(stderr, "clpt: run %s resumes on another device configuration: was %s, now %s; its later "
+                        "results are not bit-comparable with the earlier ones\n",
+                r->name, was ? was : "?", now ? now : "?");
+        free(was);
+        free(now);
+        cJSON_AddBoolToObject(o, "device_changed", 1);
+    }
+    cJSON_AddItemToObject(o, "device", dev);
     cJSON_AddBoolToObject(o, "resumed", r->resumed);
     cJSON_AddNumberToObject(o, "seed", (double)r->cfg.train.seed);
     return clrun_journal_write(r, o);
@@ -335,6 +348,11 @@ static int read_event(clpt_clrun *r, const cJSON *o, int line, int *seen_run)
         return clpt_err(CLPT_ESTATE, "%s:%d: the journal belongs to run '%s', not '%s'", r->journal_path, line,
                         run->valuestring, r->name);
     const char *e = ev->valuestring;
+    if (!strcmp(e, "run")) { /* the last one says what the run computed on most recently */
+        const cJSON *dev = cJSON_GetObjectItem(o, "device");
+        cJSON_Delete(r->prev_device);
+        r->prev_device = cJSON_IsObject(dev) ? cJSON_Duplicate(dev, 1) : NULL;
+    }
     if (!strcmp(e, "run") && !*seen_run) {
         *seen_run = 1;
         return check_run(r, o, line);

@@ -85,6 +85,20 @@ static void test_journal(void)
     j = fix_journal(o.dir);
     CHECK(fix_count(j, "run") == 2 && fix_count(j, "eval") == 13 && fix_count(j, "train") == 3 * steps);
     CHECK(cJSON_IsTrue(cJSON_GetObjectItem(nth_event(j, "run", 1), "resumed")));
+    CHECK(cJSON_GetObjectItem(nth_event(j, "run", 1), "device_changed") == NULL);
+    cJSON_Delete(j);
+
+    /* resumed on other numerics: said on stderr and recorded */
+    clpt_config c2 = cfg;
+    CHECK(clpt_config_set_arg(&c2, "runtime.backend=cpu-bf16", "test") == 0);
+    clpt_clrun_opts o2 = o;
+    o2.config = &c2;
+    CHECK(clpt_clrun_open(&r, &o2) == 0);
+    clpt_clrun_close(r);
+    j = fix_journal(o.dir);
+    const cJSON *r2 = nth_event(j, "run", 2);
+    CHECK(r2 && cJSON_IsTrue(cJSON_GetObjectItem(r2, "device_changed")));
+    CHECK(r2 && !strcmp(cJSON_GetObjectItem(cJSON_GetObjectItem(r2, "device"), "backend")->valuestring, "cpu-bf16"));
     cJSON_Delete(j);
     free(p);
     free(q);
