@@ -52,6 +52,7 @@ const clpt_backend *clpt_backend_from_config(const clpt_config *c)
                 return NULL;
             be = clpt_backend_cuda(); /* the vtable for that format */
         }
+        if (c->runtime.cuda_gelu_fusion > 0) clpt_cuda_set_gelu_fusion(c->runtime.cuda_gelu_fusion == 2);
     }
 #endif
     return be;

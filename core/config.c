@@ -45,6 +45,7 @@ static const char *const progress_names[] = {"auto", "always", "never", NULL};
 const char *const clpt_cuda_gemm_names[] = {"default", "bf16", "bf16fast", "tf32", "fp32", NULL};
 const char *const clpt_cuda_attention_names[] = {"default", "auto", "cudnn", "mma", "flash", "wmma", "simt", NULL};
 const char *const clpt_cuda_activation_names[] = {"default", "fp32", "bf16", NULL};
+const char *const clpt_cuda_gelu_fusion_names[] = {"default", "off", "on", NULL};
 static const char *const bool_names[] = {"false", "true", NULL};
 
 #define AT(sec, key, field)                                                    \
@@ -185,6 +186,11 @@ static const key_def keys[] = {
      .help = "Activation storage on the cuda backend: `bf16` (half the activation memory, and "
              "every GEMM then takes bf16 operands whatever cuda_gemm says), or `fp32` (closer to "
              "the CPU); `default` = CLPT_CUDA_ACT, else bf16. Ignored on the CPU."},
+    {AT("runtime", "cuda_gelu_fusion", runtime.cuda_gelu_fusion), ENUM(clpt_cuda_gelu_fusion_names),
+     .def = "default",
+     .help = "GELU inside cuBLASLt's GEMM epilogues on the cuda backend (`on`), or as separate "
+             "kernels (`off`); `default` = CLPT_CUDA_GELU_FUSION, else on with bf16 activations "
+             "and off with fp32. Ignored on the CPU."},
 };
 
 #define NKEYS ((int)(sizeof keys / sizeof keys[0]))

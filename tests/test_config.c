@@ -218,6 +218,11 @@ static void test_overrides(void)
     CHECK(!strcmp(clpt_cuda_gemm_names[c.runtime.cuda_gemm], "tf32"));
     CHECK(clpt_config_set_arg(&c, "runtime.cuda_attention=flash", "cli") == 0);
     CHECK(!strcmp(clpt_cuda_attention_names[c.runtime.cuda_attention], "flash"));
+    CHECK(c.runtime.cuda_gelu_fusion == 0); /* "default" */
+    CHECK(clpt_config_set_arg(&c, "runtime.cuda_gelu_fusion=off", "cli") == 0);
+    CHECK(!strcmp(clpt_cuda_gelu_fusion_names[c.runtime.cuda_gelu_fusion], "off"));
+    expect_err("bad gelu fusion", clpt_config_set(&c, "runtime.cuda_gelu_fusion", "yes", "cli"), CLPT_ECONFIG,
+               NEEDLES("runtime.cuda_gelu_fusion", "on", "off"));
     expect_err("bad attention", clpt_config_set(&c, "runtime.cuda_attention", "fast", "cli"), CLPT_ECONFIG,
                NEEDLES("runtime.cuda_attention", "mma", "simt"));
     /* on the CPU backend they are accepted and change nothing */
