@@ -1,121 +1,16 @@
 // ln_micro.cu - LayerNorm backward's kernels alone, fp32 and bf16: the
-// element-wise dinp kernel clpt used before d129b2d against the 16-byte one
-// core/cuda/kernels.cu uses now (k_ln_bwd_dx_vec), and the dw/db partial
-// sums element-wise against 16-byte. Frozen copies, self-contained, so the
-// comparison in bench/results/h100-2026-11-26-bf16.md can be rerun:
-//     nvcc -O3 -std=c++17 -arch=sm_90 bench/ln_micro.cu -o /tmp/ln_micro && /tmp/ln_micro
-#include <cuda_bf16.h>
+// element-wise dinp kernel (k_ln_bwd_dx, which clpt used for every shape
+// before d129b2d and still uses for rows that are not 16-byte aligned)
+// against the 16-byte one (k_ln_bwd_dx_vec), and the dw/db partial sums
+// element-wise (k_ln_bwd_partial) against a 16-byte variant, kept here only:
+// it was slower. The kernels are core/cuda/layernorm_bwd.cuh's. Rerun the
+// comparison in bench/results/h100-2026-11-26-bf16.md with:
+//     nvcc -O3 -std=c++17 -arch=sm_90 -Icore bench/ln_micro.cu -o /tmp/ln_micro && /tmp/ln_micro
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <math.h>
-typedef __nv_bfloat16 bf16;
 
-static __device__ __forceinline__ float cu_ld(float x) { return x; }
-static __device__ __forceinline__ float cu_ld(bf16 x) { return __bfloat162float(x); }
-template <typename T> static __device__ __forceinline__ T cu_st(float x);
-template <> __device__ __forceinline__ float cu_st<float>(float x) { return x; }
-template <> __device__ __forceinline__ bf16 cu_st<bf16>(float x) { return __float2bfloat16_rn(x); }
-template <typename T> struct cu_vec { enum { N = 16 / sizeof(T) }; };
-template <typename T> static __device__ __forceinline__ void cu_load16(float *f, const T *p)
-{
-    int4 raw = *(const int4 *)p;
-    const T *e = (const T *)&raw;
-#pragma unroll
-    for (int i = 0; i < cu_vec<T>::N; i++) f[i] = cu_ld(e[i]);
-}
-template <typename T> static __device__ __forceinline__ void cu_store16(T *p, const float *f)
-{
-    int4 raw;
-    T *e = (T *)&raw;
-#pragma unroll
-    for (int i = 0; i < cu_vec<T>::N; i++) e[i] = cu_st<T>(f[i]);
-    *(int4 *)p = raw;
-}
-static __device__ __forceinline__ float cu_warp_sum(float v)
-{
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-template <typename A>
-__global__ void k_ln_bwd_dx(A *dinp, const A *dout, const A *inp, const float *w, const float *mean,
-                            const float *rstd, int N, int C)
-{
-    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (row >= N) return;
-    const A *d = dout + (size_t)row * C, *x = inp + (size_t)row * C;
-    A *dx = dinp + (size_t)row * C;
-    float m = mean[row], s = rstd[row];
-    float dm = 0.0f, dnm = 0.0f;
-    for (int c = lane; c < C; c += 32) {
-        float wd = w[c] * cu_ld(d[c]);
-        dm += wd;
-        dnm += wd * (cu_ld(x[c]) - m) * s;
-    }
-    dm = cu_warp_sum(dm) / C;
-    dnm = cu_warp_sum(dnm) / C;
-    for (int c = lane; c < C; c += 32) {
-        float n = (cu_ld(x[c]) - m) * s;
-        dx[c] = cu_st<A>(cu_ld(dx[c]) + (w[c] * cu_ld(d[c]) - dm - n * dnm) * s);
-    }
-}
-
-template <typename A>
-__global__ void k_ln_bwd_partial(float *pw, float *pb, const A *dout, const A *inp,
-                                 const float *mean, const float *rstd, int N, int C, int rpc)
-{
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
-    int r0 = blockIdx.y * rpc, r1 = min(N, r0 + rpc);
-    float sw = 0.0f, sb = 0.0f;
-    for (int r = r0; r < r1; r++) {
-        float d = cu_ld(dout[(size_t)r * C + c]);
-        sw += d * (cu_ld(inp[(size_t)r * C + c]) - mean[r]) * rstd[r];
-        sb += d;
-    }
-    pw[(size_t)blockIdx.y * C + c] = sw;
-    pb[(size_t)blockIdx.y * C + c] = sb;
-}
-
-/* vectorised: 16-byte loads, V = 16 / sizeof(A) columns per access */
-template <typename A>
-__global__ void k_ln_bwd_dx_v(A *dinp, const A *dout, const A *inp, const float *w, const float *mean,
-                              const float *rstd, int N, int C)
-{
-    const int V = cu_vec<A>::N;
-    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (row >= N) return;
-    const A *d = dout + (size_t)row * C, *x = inp + (size_t)row * C;
-    A *dx = dinp + (size_t)row * C;
-    float m = mean[row], s = rstd[row];
-    float dm = 0.0f, dnm = 0.0f;
-    for (int c = lane * V; c < C; c += 32 * V) {
-        float dv[V], xv[V], wv[V];
-        cu_load16(dv, d + c);
-        cu_load16(xv, x + c);
-#pragma unroll
-        for (int k = 0; k < V; k += 4) cu_load16(wv + k, w + c + k);
-#pragma unroll
-        for (int e = 0; e < V; e++) {
-            float wd = wv[e] * dv[e];
-            dm += wd;
-            dnm += wd * (xv[e] - m) * s;
-        }
-    }
-    dm = cu_warp_sum(dm) / C;
-    dnm = cu_warp_sum(dnm) / C;
-    for (int c = lane * V; c < C; c += 32 * V) {
-        float dv[V], xv[V], wv[V], o[V];
-        cu_load16(dv, d + c);
-        cu_load16(xv, x + c);
-        cu_load16(o, dx + c);
-#pragma unroll
-        for (int k = 0; k < V; k += 4) cu_load16(wv + k, w + c + k);
-#pragma unroll
-        for (int e = 0; e < V; e++) o[e] += (wv[e] * dv[e] - dm - (xv[e] - m) * s * dnm) * s;
-        cu_store16(dx + c, o);
-    }
-}
+#include "cuda/layernorm_bwd.cuh"
 
 template <typename A>
 __global__ void k_ln_bwd_partial_v(float *pw, float *pb, const A *dout, const A *inp,
@@ -190,7 +85,7 @@ template <typename A> static void run(const char *tag, int N, int C)
             if (it == 0) cudaEventRecord(e0);
             switch (variant) {
             case 0: k_ln_bwd_dx<A><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C); break;
-            case 1: k_ln_bwd_dx_v<A><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C); break;
+            case 1: k_ln_bwd_dx_vec<A><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C); break;
             case 2: k_ln_bwd_partial<A><<<dim3((C + 255) / 256, chunks), 256>>>(pw, pb, d, x, mean, rstd, N, C, rpc); break;
             default: {
                 int bd = variant == 3 ? 64 : variant == 4 ? 32 : 128;
@@ -207,7 +102,7 @@ template <typename A> static void run(const char *tag, int N, int C)
     k_ln_bwd_dx<A><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C);
     k_widen<A><<<1024, 256>>>(f, dx, n); CK(cudaMemcpy(h1, f, n * 4, cudaMemcpyDeviceToHost));
     CK(cudaMemset(dx, 0, n * sizeof(A)));
-    k_ln_bwd_dx_v<A><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C);
+    k_ln_bwd_dx_vec<A><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C);
     k_widen<A><<<1024, 256>>>(f, dx, n); CK(cudaMemcpy(h2, f, n * 4, cudaMemcpyDeviceToHost));
     double md = 0, mx = 0;
     for (size_t i = 0; i < n; i++) { md = fmax(md, fabs(h1[i] - h2[i])); mx = fmax(mx, fabs(h1[i])); }
