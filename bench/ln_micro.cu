@@ -1,10 +1,11 @@
 // ln_micro.cu - LayerNorm backward's kernels alone, fp32 and bf16: the
-// element-wise dinp kernel (k_ln_bwd_dx, which clpt used for every shape
-// before d129b2d and still uses for rows that are not 16-byte aligned)
-// against the 16-byte one (k_ln_bwd_dx_vec), and the dw/db partial sums
-// element-wise (k_ln_bwd_partial) against a 16-byte variant, kept here only:
-// it was slower. The kernels are core/cuda/layernorm_bwd.cuh's. Rerun the
-// comparison in bench/results/h100-2026-11-26-bf16.md with:
+// element-wise dinp kernel (k_ln_bwd_dx<A, 1>, which clpt used for every
+// shape before d129b2d and still uses for rows that are not 16-byte
+// aligned) against the 16-byte one (k_ln_bwd_dx<A, 16 / sizeof(A)>), and
+// the dw/db partial sums element-wise (k_ln_bwd_partial) against a 16-byte
+// variant, kept here only: it was slower. The kernels are
+// core/cuda/layernorm_bwd.cuh's. Rerun the comparison in
+// bench/results/h100-2026-11-26-bf16.md with build/bench/ln_micro, or:
 //     nvcc -O3 -std=c++17 -arch=sm_90 -Icore bench/ln_micro.cu -o /tmp/ln_micro && /tmp/ln_micro
 #include <math.h>
 #include <stdio.h>
@@ -84,8 +85,8 @@ template <typename A> static void run(const char *tag, int N, int C)
         for (int it = -3; it < reps; it++) {
             if (it == 0) cudaEventRecord(e0);
             switch (variant) {
-            case 0: k_ln_bwd_dx<A><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C); break;
-            case 1: k_ln_bwd_dx_vec<A><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C); break;
+            case 0: k_ln_bwd_dx<A, 1><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C); break;
+            case 1: k_ln_bwd_dx<A, V><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C); break;
             case 2: k_ln_bwd_partial<A><<<dim3((C + 255) / 256, chunks), 256>>>(pw, pb, d, x, mean, rstd, N, C, rpc); break;
             default: {
                 int bd = variant == 3 ? 64 : variant == 4 ? 32 : 128;
@@ -99,10 +100,10 @@ template <typename A> static void run(const char *tag, int N, int C)
     }
     // correctness: dx old vs vec from zero, partials old vs vec
     CK(cudaMemset(dx, 0, n * sizeof(A)));
-    k_ln_bwd_dx<A><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C);
+    k_ln_bwd_dx<A, 1><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C);
     k_widen<A><<<1024, 256>>>(f, dx, n); CK(cudaMemcpy(h1, f, n * 4, cudaMemcpyDeviceToHost));
     CK(cudaMemset(dx, 0, n * sizeof(A)));
-    k_ln_bwd_dx_vec<A><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C);
+    k_ln_bwd_dx<A, V><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C);
     k_widen<A><<<1024, 256>>>(f, dx, n); CK(cudaMemcpy(h2, f, n * 4, cudaMemcpyDeviceToHost));
     double md = 0, mx = 0;
     for (size_t i = 0; i < n; i++) { md = fmax(md, fabs(h1[i] - h2[i])); mx = fmax(mx, fabs(h1[i])); }

@@ -132,7 +132,8 @@ static void enc_release(void)
  * CLPT_EIO (recorded) */
 static int enc_reserve(int N)
 {
-    if (!enc.copied && CU_CHECK(cudaEventCreateWithFlags(&enc.copied, cudaEventDisableTiming))) return CLPT_EIO;
+    if (!enc.copied && CU_CHECK(cudaEventCreateWithFlags(&enc.copied, cudaEventDisableTiming)))
+        return CLPT_EIO;
     if (!enc.uploaded && CU_CHECK(cudaEventCreateWithFlags(&enc.uploaded, cudaEventDisableTiming)))
         return CLPT_EIO;
     if ((size_t)N <= enc.cap) return 0;
@@ -332,14 +333,12 @@ void cu_layernorm_backward(clpt_act *dinp_, float *dw, float *db, const clpt_act
     int rows_per_block = CU_THREADS / 32, blocks = (N + rows_per_block - 1) / rows_per_block;
     /* a row of C elements is 16-byte aligned when the tensor is and C is a
      * multiple of V */
-    if (aligned16(dinp, dout, inp, C, cu_vec<A>::N) && aligned16(w, w, w, C, 4)) {
-        k_ln_bwd_dx_vec<A><<<blocks, CU_THREADS, 0, g_cu.stream>>>(dinp, dout, inp, w, mean, rstd,
-                                                                  N, C);
-        if (CU_LAUNCHED("k_ln_bwd_dx_vec")) return;
-    } else {
-        k_ln_bwd_dx<A><<<blocks, CU_THREADS, 0, g_cu.stream>>>(dinp, dout, inp, w, mean, rstd, N, C);
-        if (CU_LAUNCHED("k_ln_bwd_dx")) return;
-    }
+    if (aligned16(dinp, dout, inp, C, cu_vec<A>::N) && aligned16(w, w, w, C, 4))
+        k_ln_bwd_dx<A, cu_vec<A>::N>
+            <<<blocks, CU_THREADS, 0, g_cu.stream>>>(dinp, dout, inp, w, mean, rstd, N, C);
+    else
+        k_ln_bwd_dx<A, 1><<<blocks, CU_THREADS, 0, g_cu.stream>>>(dinp, dout, inp, w, mean, rstd, N, C);
+    if (CU_LAUNCHED("k_ln_bwd_dx")) return;
     int rpc = rows_per_chunk(N), chunks = (N + rpc - 1) / rpc;
     float *pw = (float *)cu_scratch(CU_SLOT_PARTIAL, 2 * (size_t)chunks * C * sizeof(float));
     if (!pw) return;

@@ -7,52 +7,51 @@
 
 #include "cuda_common.cuh"
 
-/* dinp += (w d - mean(w d) - n mean(w d n)) rstd, n = normalised input */
-template <typename A>
+/* V consecutive elements of T to and from floats: 16-byte accesses when V
+ * fills them (p then 16-byte aligned), else V plain ones */
+template <int V, typename T> static __device__ __forceinline__ void ld_n(float *f, const T *p)
+{
+    if constexpr (V * sizeof(T) % 16 == 0) {
+#pragma unroll
+        for (int k = 0; k < V; k += cu_vec<T>::N) cu_load16(f + k, p + k);
+    } else {
+#pragma unroll
+        for (int k = 0; k < V; k++) f[k] = cu_ld(p[k]);
+    }
+}
+template <int V, typename T> static __device__ __forceinline__ void st_n(T *p, const float *f)
+{
+    if constexpr (V * sizeof(T) % 16 == 0) {
+#pragma unroll
+        for (int k = 0; k < V; k += cu_vec<T>::N) cu_store16(p + k, f + k);
+    } else {
+#pragma unroll
+        for (int k = 0; k < V; k++) p[k] = cu_st<T>(f[k]);
+    }
+}
+
+/* dinp += (w d - mean(w d) - n mean(w d n)) rstd, n = normalised input.
+ * Each lane takes V adjacent columns at a time: V = 1, or V = cu_vec<A>::N
+ * for 16-byte accesses (C a multiple of V and rows 16-byte aligned; the
+ * launcher checks). With bf16, V = 1 reads and writes 2 bytes per lane and
+ * ran at a tenth of the 16-byte speed on an H100 (0.43 against 0.039 ms at
+ * N = 16384, C = 768, bench/ln_micro.cu); with fp32 16 bytes are 15%
+ * faster. */
+template <typename A, int V>
 __global__ void k_ln_bwd_dx(A *dinp, const A *dout, const A *inp, const float *w, const float *mean,
                             const float *rstd, int N, int C)
 {
     int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (row >= N) return;
-    const A *d = dout + (size_t)row * C, *x = inp + (size_t)row * C;
-    A *dx = dinp + (size_t)row * C;
-    float m = mean[row], s = rstd[row];
-    float dm = 0.0f, dnm = 0.0f;
-    for (int c = lane; c < C; c += 32) {
-        float wd = w[c] * cu_ld(d[c]);
-        dm += wd;
-        dnm += wd * (cu_ld(x[c]) - m) * s;
-    }
-    dm = cu_warp_sum(dm) / C;
-    dnm = cu_warp_sum(dnm) / C;
-    for (int c = lane; c < C; c += 32) {
-        float n = (cu_ld(x[c]) - m) * s;
-        dx[c] = cu_st<A>(cu_ld(dx[c]) + (w[c] * cu_ld(d[c]) - dm - n * dnm) * s);
-    }
-}
-
-/* The same with 16-byte accesses, V = cu_vec<A>::N columns each (C a
- * multiple of V, rows 16-byte aligned; the launcher checks). With bf16 the
- * element-wise kernel above reads and writes 2 bytes per lane and ran at a
- * tenth of this one's speed on an H100 (0.43 against 0.039 ms at
- * N = 16384, C = 768); with fp32 this one is 15% faster. */
-template <typename A>
-__global__ void k_ln_bwd_dx_vec(A *dinp, const A *dout, const A *inp, const float *w,
-                                const float *mean, const float *rstd, int N, int C)
-{
-    const int V = cu_vec<A>::N;
-    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (row >= N) return;
+    if (row >= N) return; /* whole warps leave together: the shuffles stay full */
     const A *d = dout + (size_t)row * C, *x = inp + (size_t)row * C;
     A *dx = dinp + (size_t)row * C;
     float m = mean[row], s = rstd[row];
     float dm = 0.0f, dnm = 0.0f;
     for (int c = lane * V; c < C; c += 32 * V) {
         float dv[V], xv[V], wv[V];
-        cu_load16(dv, d + c);
-        cu_load16(xv, x + c);
-#pragma unroll
-        for (int k = 0; k < V; k += 4) cu_load16(wv + k, w + c + k);
+        ld_n<V>(dv, d + c);
+        ld_n<V>(xv, x + c);
+        ld_n<V>(wv, w + c);
 #pragma unroll
         for (int e = 0; e < V; e++) {
             float wd = wv[e] * dv[e];
@@ -64,17 +63,16 @@ __global__ void k_ln_bwd_dx_vec(A *dinp, const A *dout, const A *inp, const floa
     dnm = cu_warp_sum(dnm) / C;
     for (int c = lane * V; c < C; c += 32 * V) {
         float dv[V], xv[V], wv[V], o[V];
-        cu_load16(dv, d + c);
-        cu_load16(xv, x + c);
-        cu_load16(o, dx + c);
-#pragma unroll
-        for (int k = 0; k < V; k += 4) cu_load16(wv + k, w + c + k);
+        ld_n<V>(dv, d + c);
+        ld_n<V>(xv, x + c);
+        ld_n<V>(wv, w + c);
+        ld_n<V>(o, dx + c);
 #pragma unroll
         for (int e = 0; e < V; e++) {
             float n = (xv[e] - m) * s;
             o[e] += (wv[e] * dv[e] - dm - n * dnm) * s;
         }
-        cu_store16(dx + c, o);
+        st_n<V>(dx + c, o);
     }
 }
 
