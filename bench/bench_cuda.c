@@ -5,7 +5,7 @@
  *   bench_cuda train --name gpt2 --layers 12 --heads 12 --embd 768
  *       [--ctx 1024 --vocab 50257 -T 1024] [--batches 64,32,16,8,4,2,1]
  *       [--steps 10 --warmup 2 --eval-steps 10 --max-seconds 60]
- *       [--gemm bf16|bf16fast|tf32|fp32 --lt 1 --attn auto|cudnn|mma|flash|wmma|simt]
+ *       [--gemm bf16|bf16fast|tf32|fp32 --lt 1 --attn auto|cudnn|mma|wmma|simt]
  *       [--act bf16|fp32] [--gelu-fusion -1|0|1]  (defaults: clpt's, auto bf16 -1)
  *       [--peak 989 --measured 0] [--profile 1]
  *       trains at the first batch size of the list that fits (forward,

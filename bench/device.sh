@@ -252,10 +252,6 @@ phase_bench() {
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 1
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn mma --gelu-fusion 1
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 0
-  if [ -n "${CLPT_DEVICE_FULL:-}" ]; then
-    bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn flash --gelu-fusion 0
-    bench gpt2 12 12 768 16 --act fp32 --gelu-fusion 0 --gemm bf16 --lt 1 --attn flash
-  fi
   # the largest batch that fits, per size, with the attention, activation
   # format and GELU fusion chosen (CLPT_BENCH_ATTN, CLPT_BENCH_ACT,
   # CLPT_BENCH_GELU; by default clpt's defaults: auto, bf16, 1)

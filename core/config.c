@@ -43,7 +43,7 @@ static const char *const schedule_names[] = {"constant", "cosine", "linear", "ws
 static const char *const backend_names[] = {"cpu", "cuda", "auto", "cpu-bf16", NULL};
 static const char *const progress_names[] = {"auto", "always", "never", NULL};
 const char *const clpt_cuda_gemm_names[] = {"default", "bf16", "bf16fast", "tf32", "fp32", NULL};
-const char *const clpt_cuda_attention_names[] = {"default", "auto", "cudnn", "mma", "flash", "wmma", "simt", NULL};
+const char *const clpt_cuda_attention_names[] = {"default", "auto", "cudnn", "mma", "wmma", "simt", NULL};
 const char *const clpt_cuda_activation_names[] = {"default", "fp32", "bf16", NULL};
 const char *const clpt_cuda_gelu_fusion_names[] = {"default", "off", "on", NULL};
 static const char *const bool_names[] = {"false", "true", NULL};
@@ -178,7 +178,7 @@ static const key_def keys[] = {
     {AT("runtime", "cuda_attention", runtime.cuda_attention), ENUM(clpt_cuda_attention_names),
      .def = "default",
      .help = "Attention kernels on the cuda backend: `cudnn` (cuDNN's fused attention; bf16 "
-             "activations only, else mma), `mma`, `flash` (bf16 tensor cores), `wmma`, `simt` "
+             "activations only, else mma), `mma` (bf16 tensor cores), `wmma`, `simt` "
              "(fp32), or `auto` (cudnn where it can run, else mma); `default` = CLPT_CUDA_ATTN, "
              "else auto. Ignored on the CPU."},
     {AT("runtime", "cuda_activations", runtime.cuda_activations), ENUM(clpt_cuda_activation_names),

@@ -216,8 +216,8 @@ static void test_overrides(void)
     CHECK(c.runtime.cuda_gemm == 0 && c.runtime.cuda_attention == 0); /* "default" */
     CHECK(clpt_config_set_arg(&c, "runtime.cuda_gemm=tf32", "cli") == 0);
     CHECK(!strcmp(clpt_cuda_gemm_names[c.runtime.cuda_gemm], "tf32"));
-    CHECK(clpt_config_set_arg(&c, "runtime.cuda_attention=flash", "cli") == 0);
-    CHECK(!strcmp(clpt_cuda_attention_names[c.runtime.cuda_attention], "flash"));
+    CHECK(clpt_config_set_arg(&c, "runtime.cuda_attention=wmma", "cli") == 0);
+    CHECK(!strcmp(clpt_cuda_attention_names[c.runtime.cuda_attention], "wmma"));
     CHECK(c.runtime.cuda_gelu_fusion == 0); /* "default" */
     CHECK(clpt_config_set_arg(&c, "runtime.cuda_gelu_fusion=off", "cli") == 0);
     CHECK(!strcmp(clpt_cuda_gelu_fusion_names[c.runtime.cuda_gelu_fusion], "off"));

@@ -352,8 +352,6 @@ int main(void)
     printf("  gelu fusion: %ld GEMMs with a GELU epilogue\n", clpt_cuda_gelu_fused() - fused0);
     CHECK_MSG(clpt_cuda_gelu_fused() > fused0 || !clpt_cuda_gelu_fusion(), "GELU fusion on, but no GELU epilogue ran");
     clpt_cuda_set_gelu_fusion(0);
-    CHECK(clpt_cuda_set_attn("flash") == 0);
-    test_step(&wide, "bf16", 2, 128);
     char why[512];
     if (clpt_cuda_cudnn_available(why, sizeof why)) {
         CHECK(clpt_cuda_set_attn("cudnn") == 0);

@@ -293,10 +293,6 @@ static void launch_bwd(float *dqkv, const float *dout, const float *qkv, const f
 static void attention_forward_f32(float *out, float *lse, const float *qkv, int B, int T, int C,
                                   int NH)
 {
-    if (g_cu.attn == CU_ATTN_FLASH && cu_attention_mma_ok(out, qkv, qkv, C, NH, 4)) {
-        cu_attention_forward_flash(out, lse, qkv, B, T, C, NH);
-        return;
-    }
     if (g_cu.attn >= CU_ATTN_MMA && cu_attention_mma_ok(out, qkv, qkv, C, NH, 4)) {
         cu_attention_forward_mma(out, lse, qkv, B, T, C, NH);
         return;
@@ -317,10 +313,6 @@ static void attention_forward_f32(float *out, float *lse, const float *qkv, int 
 static void attention_backward_f32(float *dqkv, const float *dout, const float *qkv, const float *lse,
                                    const float *D, int B, int T, int C, int NH)
 {
-    if (g_cu.attn == CU_ATTN_FLASH && cu_attention_mma_ok(dqkv, dout, qkv, C, NH, 4)) {
-        cu_attention_backward_flash(dqkv, dout, qkv, lse, D, B, T, C, NH);
-        return;
-    }
     if (g_cu.attn >= CU_ATTN_MMA && cu_attention_mma_ok(dqkv, dout, qkv, C, NH, 4)) {
         cu_attention_backward_mma(dqkv, dout, qkv, lse, D, B, T, C, NH);
         return;
@@ -337,7 +329,7 @@ static void attention_backward_f32(float *dqkv, const float *dout, const float *
     }
 }
 
-/* bf16 activations: the mma and flash kernels read and write them directly;
+/* bf16 activations: the mma kernels read and write them directly;
  * simt and wmma (other head sizes, or asked for) run on fp32 copies */
 static float *widened(int slot, const bf16 *src, size_t n)
 {
@@ -375,8 +367,7 @@ void cu_attention_forward<bf16>(clpt_act *out_, float *lse, const clpt_act *qkv_
     if (g_cu.attn == CU_ATTN_CUDNN && cu_cudnn_attention_forward(out, lse, qkv, B, T, C, NH) <= 0) return;
 #endif
     if (g_cu.attn >= CU_ATTN_MMA && cu_attention_mma_ok(out, qkv, qkv, C, NH, 2)) {
-        if (g_cu.attn == CU_ATTN_FLASH) cu_attention_forward_flash(out, lse, qkv, B, T, C, NH);
-        else cu_attention_forward_mma(out, lse, qkv, B, T, C, NH);
+        cu_attention_forward_mma(out, lse, qkv, B, T, C, NH);
         return;
     }
     size_t n = (size_t)B * T * C;
@@ -419,8 +410,7 @@ void cu_attention_backward<bf16>(clpt_act *dqkv_, const clpt_act *dout_, const c
     k_attn_D<bf16><<<cu_grid(n, 256), 256, 0, g_cu.stream>>>(D, dout, out, B, T, C, NH, C / NH);
     if (CU_LAUNCHED("k_attn_D")) return;
     if (g_cu.attn >= CU_ATTN_MMA && cu_attention_mma_ok(dqkv, dout, qkv, C, NH, 2)) {
-        if (g_cu.attn == CU_ATTN_FLASH) cu_attention_backward_flash(dqkv, dout, qkv, lse, D, B, T, C, NH);
-        else cu_attention_backward_mma(dqkv, dout, qkv, lse, D, B, T, C, NH);
+        cu_attention_backward_mma(dqkv, dout, qkv, lse, D, B, T, C, NH);
         return;
     }
     float *q32 = widened(CU_SLOT_WIDE_A, qkv, 3 * nc);

@@ -280,7 +280,7 @@ extern "C" int clpt_cuda_set_gemm(const char *mode)
                     mode ? mode : "(null)");
 }
 extern "C" const char *clpt_cuda_gemm(void) { return gemm_names[g_cu.gemm_mode]; }
-static const char *const attn_names[] = {"simt", "wmma", "mma", "flash", "cudnn"};
+static const char *const attn_names[] = {"simt", "wmma", "mma", "cudnn"};
 /* the built-in choice: cudnn where this clpt has it (it runs with bf16
  * activations where cuDNN loads and plans the shape), else mma */
 static void attn_default(void)
@@ -299,7 +299,7 @@ extern "C" int clpt_cuda_set_attn(const char *impl)
         attn_default();
         return 0;
     }
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < (int)(sizeof attn_names / sizeof attn_names[0]); i++)
         if (impl && !strcmp(impl, attn_names[i])) {
 #ifndef CLPT_WITH_CUDNN
             if (i == CU_ATTN_CUDNN)
@@ -311,7 +311,7 @@ extern "C" int clpt_cuda_set_attn(const char *impl)
             return 0;
         }
     return clpt_err(CLPT_EINVAL,
-                    "cuda: unknown attention implementation '%s' (valid: auto, simt, wmma, mma, flash, cudnn)",
+                    "cuda: unknown attention implementation '%s' (valid: auto, simt, wmma, mma, cudnn)",
                     impl ? impl : "(null)");
 }
 #ifndef CLPT_WITH_CUDNN

@@ -50,8 +50,7 @@ const char *clpt_cuda_gemm(void);
 /* Attention implementation: "cudnn" (cuDNN's fused attention; bf16
  * activations only), "mma" (bf16 mma.sync with fp32 accumulation, scores
  * in registers; needs 16-byte aligned activations, else wmma is used),
- * "flash" (the same kernels fed from bf16 head-major copies of q, k, v and
- * dO through double-buffered cp.async tiles), "wmma" (bf16 tensor cores
+ * "wmma" (bf16 tensor cores
  * through WMMA, scores through shared memory) or "simt" (fp32 on CUDA
  * cores, the tightest match to the CPU, any head size up to 128). The
  * tensor-core kernels take head size 64, i.e. every GPT-2; other head sizes

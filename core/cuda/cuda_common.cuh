@@ -167,7 +167,7 @@ template <typename A> int cu_colsum_acc(float *dst, const A *x, int N, int C);
  * (attention_tc.cu), or mma.sync with the scores in registers
  * (attention_mma.cu), which also needs 16-byte aligned activations
  * (cu_attention_mma_ok). */
-enum { CU_ATTN_SIMT, CU_ATTN_WMMA, CU_ATTN_MMA, CU_ATTN_FLASH, CU_ATTN_CUDNN };
+enum { CU_ATTN_SIMT, CU_ATTN_WMMA, CU_ATTN_MMA, CU_ATTN_CUDNN };
 
 /* whether the GEMMs of activation type A take the GELU epilogues */
 template <typename A> static inline int cu_gelu_fusion_on(void)
@@ -184,13 +184,6 @@ int cu_attention_forward_mma(A *out, float *lse, const A *qkv, int B, int T, int
 template <typename A>
 int cu_attention_backward_mma(A *dqkv, const A *dout, const A *qkv, const float *lse,
                               const float *D, int B, int T, int C, int NH);
-/* the mma kernels fed from bf16 head-major copies with double-buffered
- * cp.async tiles (attention_mma.cu, "flash"); same alignment needs */
-template <typename A>
-int cu_attention_forward_flash(A *out, float *lse, const A *qkv, int B, int T, int C, int NH);
-template <typename A>
-int cu_attention_backward_flash(A *dqkv, const A *dout, const A *qkv, const float *lse,
-                                const float *D, int B, int T, int C, int NH);
 
 /* ---- activations -------------------------------------------------------------- */
 /* The layer ops are templates over the activation element type A: float
