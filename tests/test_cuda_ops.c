@@ -649,8 +649,11 @@ static void test_layer_ops(void)
         test_classifier(mode, 37, 32, 1000, 0);
         test_classifier(mode, 37, 32, 1000, 1);
         test_classifier(mode, 5, 16, 3, 1);
-        /* V = 200003 makes 671-row chunks: 700 rows take two */
+        /* with 512 MB chunks V = 200003 makes 671-row chunks: 700 rows take
+         * two of 350 */
+        clpt_cuda_set_logits_chunk((size_t)512 << 20);
         test_classifier(mode, 700, 24, 200003, 1);
+        clpt_cuda_set_logits_chunk(0);
         check_status(mode);
     }
     clpt_cuda_set_gemm("bf16");

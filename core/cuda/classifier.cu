@@ -1,6 +1,6 @@
 /* classifier.cu - the fused tied-embedding classifier: logits, softmax,
  * cross-entropy, rank and gradients, a chunk of rows at a time, so no
- * (N,V) tensor exists beyond one chunk (at most CU_LOGITS_BYTES).
+ * (N,V) tensor exists beyond one chunk (at most CU_LOGITS_BYTES, 2 GB).
  *
  * Per chunk of R rows (x = inp rows, L = the chunk's fp32 logits):
  *   L (R,V) = x wte^T                          cuBLAS
@@ -13,7 +13,11 @@
 
 #include "cuda_common.cuh"
 
-#define CU_LOGITS_BYTES ((size_t)512 << 20)
+/* Each chunk's dwte GEMM reads and writes all of dwte (154 MB for GPT-2):
+ * few, large chunks keep that small beside the products */
+#define CU_LOGITS_BYTES ((size_t)2 << 30)
+static size_t logits_bytes = CU_LOGITS_BYTES;
+extern "C" void clpt_cuda_set_logits_chunk(size_t bytes) { logits_bytes = bytes ? bytes : CU_LOGITS_BYTES; }
 #define XENT_THREADS 512
 
 /* (max, sum of exp(z - max)) pairs: merging is order-independent up to
@@ -124,9 +128,11 @@ void cu_classifier(float *losses, int *ranks, clpt_act *dinp_, float *dwte, cons
      * shadow is padded too, with zero rows, so the GEMMs run over Vp (V =
      * 50257 is odd) and the padded logits and gradients are exactly 0. */
     int Vp = (V + 63) / 64 * 64, bf = cu_bf16_gemm<A>();
-    size_t rows = CU_LOGITS_BYTES / ((size_t)Vp * sizeof(float));
+    size_t rows = logits_bytes / ((size_t)Vp * sizeof(float));
     if (rows < 1) rows = 1;
     if (rows > (size_t)N) rows = N;
+    size_t chunks = (N + rows - 1) / rows;
+    rows = (N + chunks - 1) / chunks; /* as even as they come: no short last chunk */
     float *L = (float *)cu_scratch(CU_SLOT_LOGITS, rows * Vp * sizeof(float));
     /* with bf16 operands the gradient goes straight to bf16, the next GEMMs' operand */
     bf16 *G = NULL;

@@ -91,6 +91,10 @@ int clpt_cuda_gelu_fusion(void);
 /* how many GEMMs have run with a GELU epilogue so far: whether it happened */
 long clpt_cuda_gelu_fused(void);
 
+/* The classifier's largest fp32 logits chunk, in bytes (0: the default,
+ * 2 GB); smaller ones let a test cover several chunks with little memory. */
+void clpt_cuda_set_logits_chunk(size_t bytes);
+
 /* Backend ops return nothing (backend.h), so the first failure inside one
  * (a CUDA or cuBLAS error, scratch memory exhausted, an unsupported shape)
  * is kept here: 0 or a negative CLPT_E code. The message is also printed
