@@ -378,6 +378,16 @@ void cu_attention_forward<bf16>(clpt_act *out_, float *lse, const clpt_act *qkv_
     cu_to_bf16(out, o32, n);
 }
 
+/* D_i = dO_i . O_i for every row and head, into scratch; NULL (recorded) on failure */
+template <typename A> static const float *attention_D(const A *dout, const A *out, int B, int T, int C, int NH)
+{
+    size_t n = (size_t)B * NH * T;
+    float *D = (float *)cu_scratch(CU_SLOT_ATT, n * sizeof(float));
+    if (!D) return NULL;
+    k_attn_D<A><<<cu_grid(n, 256), 256, 0, g_cu.stream>>>(D, dout, out, B, T, C, NH, C / NH);
+    return CU_LAUNCHED("k_attn_D") ? NULL : D;
+}
+
 template <>
 void cu_attention_backward<float>(clpt_act *dqkv_, const clpt_act *dout_, const clpt_act *qkv_,
                                   const clpt_act *out_, const float *lse, int B, int T, int C, int NH)
@@ -385,11 +395,8 @@ void cu_attention_backward<float>(clpt_act *dqkv_, const clpt_act *dout_, const 
     float *dqkv = (float *)dqkv_;
     const float *dout = (const float *)dout_, *qkv = (const float *)qkv_, *out = (const float *)out_;
     if (check_shape(B, C, NH, "attention_backward")) return;
-    size_t n = (size_t)B * NH * T;
-    float *D = (float *)cu_scratch(CU_SLOT_ATT, n * sizeof(float));
+    const float *D = attention_D(dout, out, B, T, C, NH);
     if (!D) return;
-    k_attn_D<float><<<cu_grid(n, 256), 256, 0, g_cu.stream>>>(D, dout, out, B, T, C, NH, C / NH);
-    if (CU_LAUNCHED("k_attn_D")) return;
     attention_backward_f32(dqkv, dout, qkv, lse, D, B, T, C, NH);
 }
 
@@ -404,11 +411,9 @@ void cu_attention_backward<bf16>(clpt_act *dqkv_, const clpt_act *dout_, const c
     if (g_cu.attn == CU_ATTN_CUDNN && cu_cudnn_attention_backward(dqkv, dout, qkv, out, lse, B, T, C, NH) <= 0)
         return;
 #endif
-    size_t n = (size_t)B * NH * T, nc = (size_t)B * T * C;
-    float *D = (float *)cu_scratch(CU_SLOT_ATT, n * sizeof(float));
+    size_t nc = (size_t)B * T * C;
+    const float *D = attention_D(dout, out, B, T, C, NH);
     if (!D) return;
-    k_attn_D<bf16><<<cu_grid(n, 256), 256, 0, g_cu.stream>>>(D, dout, out, B, T, C, NH, C / NH);
-    if (CU_LAUNCHED("k_attn_D")) return;
     if (g_cu.attn >= CU_ATTN_MMA && cu_attention_mma_ok(dqkv, dout, qkv, C, NH, 2)) {
         cu_attention_backward_mma(dqkv, dout, qkv, lse, D, B, T, C, NH);
         return;
