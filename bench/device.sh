@@ -247,11 +247,13 @@ phase_bench() {
   fi
   # fp32 activations (bf16 GEMM operands converted from them), then the
   # defaults: bf16 activations, cudnn attention (mma where cuDNN is
-  # missing), GELU in cuBLASLt's epilogues; then each of those undone
+  # missing), GELU in cuBLASLt's epilogues, the classifier's logit rows
+  # read once from shared memory; then each of those undone
   bench gpt2 12 12 768 16 --act fp32 --gelu-fusion 0 --gemm bf16 --lt 1 --attn mma
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 1
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn mma --gelu-fusion 1
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 0
+  bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 1 --xent-cache 0
   # the largest batch that fits, per size, with the attention, activation
   # format and GELU fusion chosen (CLPT_BENCH_ATTN, CLPT_BENCH_ACT,
   # CLPT_BENCH_GELU; by default clpt's defaults: auto, bf16, 1)
@@ -360,14 +362,14 @@ write_summary() {
       "and against the measured GEMM rate. peak GB: memory the backend allocated; used GB: the" \
       "whole device (context and cuBLAS included)."
     echo
-    echo "| model | params | activations | GEMM | Lt | GELU fused | attention | B | train tok/s | ms/step | TFLOP/s | MFU peak | MFU measured | eval tok/s | eval/train | peak GB | used GB |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| model | params | activations | GEMM | Lt | GELU fused | attention | logit rows | B | train tok/s | ms/step | TFLOP/s | MFU peak | MFU measured | eval tok/s | eval/train | peak GB | used GB |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     grep '^RESULT kind=train' "$OUT/bench.log" | while read -r line; do
       v() { echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
       if [ -n "$(v status)" ]; then
-        echo "| $(v name) | | | | | | | $(v status) | | | | | | | | | |"
+        echo "| $(v name) | | | | | | | | $(v status) | | | | | | | | | |"
       else
-        echo "| $(v name) | $(v params) | $(v act) | $(v gemm) | $(v lt) | $(v gelu) | $(v attn) | $(v B) | $(v train_tps) | $(v train_ms) | $(v tflops) | $(v mfu_peak)% | $(v mfu_measured)% | $(v eval_tps) | $(v eval_ratio) | $(v peak_gb) | $(v dev_used_gb) |"
+        echo "| $(v name) | $(v params) | $(v act) | $(v gemm) | $(v lt) | $(v gelu) | $(v attn) | $(v xent) | $(v B) | $(v train_tps) | $(v train_ms) | $(v tflops) | $(v mfu_peak)% | $(v mfu_measured)% | $(v eval_tps) | $(v eval_ratio) | $(v peak_gb) | $(v dev_used_gb) |"
       fi
     done
     if grep -q '^RESULT kind=torch' "$OUT/bench.log" 2>/dev/null; then

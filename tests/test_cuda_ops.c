@@ -646,14 +646,21 @@ static void test_layer_ops(void)
             test_matmul_gelu(mode, 64, 40, 36); /* 36 is not a multiple of 8: the separate kernels */
         }
         clpt_cuda_set_gelu_fusion(0);
-        test_classifier(mode, 37, 32, 1000, 0);
-        test_classifier(mode, 37, 32, 1000, 1);
-        test_classifier(mode, 5, 16, 3, 1);
-        /* with 512 MB chunks V = 200003 makes 671-row chunks: 700 rows take
-         * two of 350 */
-        clpt_cuda_set_logits_chunk((size_t)512 << 20);
-        test_classifier(mode, 700, 24, 200003, 1);
-        clpt_cuda_set_logits_chunk(0);
+        /* training rows cached in shared memory (1), and read twice (0) */
+        for (int cache = 1; cache >= 0; cache--) {
+            clpt_cuda_set_xent_cache(cache);
+            printf("classifier rows %s\n", cache ? "cached where they fit" : "read twice");
+            test_classifier(mode, 37, 32, 1000, 0);
+            test_classifier(mode, 37, 32, 1000, 1);
+            test_classifier(mode, 5, 16, 3, 1);
+            test_classifier(mode, 300, 48, 50257, 1); /* GPT-2's vocabulary: 201 KB rows */
+            /* with 512 MB chunks V = 200003 makes 671-row chunks: 700 rows
+             * take two of 350 (rows of 800 KB: never cached) */
+            clpt_cuda_set_logits_chunk((size_t)512 << 20);
+            test_classifier(mode, 700, 24, 200003, 1);
+            clpt_cuda_set_logits_chunk(0);
+        }
+        clpt_cuda_set_xent_cache(1);
         check_status(mode);
     }
     clpt_cuda_set_gemm("bf16");

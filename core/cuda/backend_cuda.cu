@@ -485,6 +485,7 @@ static int init_device(void)
     g_cu.sm_count = prop.multiProcessorCount;
     g_cu.cc_major = prop.major;
     g_cu.cc_minor = prop.minor;
+    g_cu.smem_optin = prop.sharedMemPerBlockOptin;
     if ((e = cudaStreamCreateWithFlags(&g_cu.stream, cudaStreamNonBlocking)) != cudaSuccess)
         return init_fail("cudaStreamCreate: %s", cudaGetErrorString(e));
     if (cublasCreate(&g_cu.blas) != CUBLAS_STATUS_SUCCESS) return init_fail("cublasCreate failed");

@@ -94,6 +94,12 @@ long clpt_cuda_gelu_fused(void);
 /* The classifier's largest fp32 logits chunk, in bytes (0: the default,
  * 2 GB); smaller ones let a test cover several chunks with little memory. */
 void clpt_cuda_set_logits_chunk(size_t bytes);
+/* The training pass over each row of logits keeps the row in shared memory
+ * where it fits (1, the default), so the logits are read once; 0 reads
+ * them twice, for the test that covers that path too. */
+void clpt_cuda_set_xent_cache(int on);
+/* how many chunks have run through the cached pass so far */
+long clpt_cuda_xent_cached(void);
 
 /* Backend ops return nothing (backend.h), so the first failure inside one
  * (a CUDA or cuBLAS error, scratch memory exhausted, an unsupported shape)

@@ -33,6 +33,7 @@ typedef struct cu_state {
     void *lt_ws;          /* cuBLASLt workspace */
     size_t lt_ws_bytes;
     int sm_count, cc_major, cc_minor;
+    size_t smem_optin;    /* the most shared memory a block may ask for */
     char name[256];
     int gemm_mode;        /* CU_GEMM_* */
     int use_lt;           /* bias epilogue through cuBLASLt */
