@@ -236,6 +236,11 @@ phase_bench() {
   timeout 60 "$b" gemm --size 8192 --reps 20 >>"$OUT/bench.log" 2>&1
   MEASURED=$(grep 'kind=gemm' "$OUT/bench.log" | sed -n 's/.*tflops=\([0-9.]*\).*/\1/p' | tail -1)
   note "gemm 8192^3 bf16: ${MEASURED:-failed} TFLOP/s ($(elapsed) s)"
+  # LayerNorm's kernels alone, element-wise against 16-byte accesses
+  if [ -x "$BUILD/bench/ln_micro" ]; then
+    timeout 60 "$BUILD/bench/ln_micro" >"$OUT/ln_micro.log" 2>&1
+    note "ln_micro: rc $? ($(elapsed) s)"
+  fi
   # the attention kernels and activation formats on GPT-2 small at a fixed
   # batch (CLPT_DEVICE_FULL=1 adds simt, wmma, no bias epilogue and tf32,
   # measured before: bench/results/)
@@ -396,6 +401,14 @@ write_summary() {
       echo
       echo '```'
       grep '^PROFILE' "$OUT/profile.log" | sed 's/^PROFILE //'
+      echo '```'
+    fi
+    if [ -s "$OUT/ln_micro.log" ]; then
+      echo
+      echo "## LayerNorm kernels alone (bench/ln_micro.cu, 50 launches each)"
+      echo
+      echo '```'
+      cat "$OUT/ln_micro.log"
       echo '```'
     fi
     echo

@@ -1,17 +1,16 @@
-// ln_micro.cu - LayerNorm backward's kernels alone, fp32 and bf16: the
-// element-wise dinp kernel (k_ln_bwd_dx<A, 1>, which clpt used for every
-// shape before d129b2d and still uses for rows that are not 16-byte
-// aligned) against the 16-byte one (k_ln_bwd_dx<A, 16 / sizeof(A)>), and
-// the dw/db partial sums element-wise (k_ln_bwd_partial) against a 16-byte
-// variant, kept here only: it was slower. The kernels are
-// core/cuda/layernorm_bwd.cuh's. Rerun the comparison in
-// bench/results/h100-2026-11-26-bf16.md with build/bench/ln_micro, or:
+// ln_micro.cu - LayerNorm's kernels alone, fp32 and bf16: the element-wise
+// forward and dinp kernels (k_ln_fwd<A, 1>, k_ln_bwd_dx<A, 1>, which clpt
+// still uses for rows that are not 16-byte aligned) against the 16-byte
+// ones (<A, 16 / sizeof(A)>), and the dw/db partial sums element-wise
+// (k_ln_bwd_partial) against a 16-byte variant, kept here only: it was
+// slower. The kernels are core/cuda/layernorm.cuh's. Rerun the comparison
+// in bench/results/h100-2026-11-26-bf16.md with build/bench/ln_micro, or:
 //     nvcc -O3 -std=c++17 -arch=sm_90 -Icore bench/ln_micro.cu -o /tmp/ln_micro && /tmp/ln_micro
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cuda/layernorm_bwd.cuh"
+#include "cuda/layernorm.cuh"
 
 template <typename A>
 __global__ void k_ln_bwd_partial_v(float *pw, float *pb, const A *dout, const A *inp,
@@ -98,6 +97,28 @@ template <typename A> static void run(const char *tag, int N, int C)
         float ms; cudaEventElapsedTime(&ms, e0, e1);
         printf("%s %-18s %8.4f ms\n", tag, name[variant], ms / reps);
     }
+    float *bias;
+    CK(cudaMalloc(&bias, C * 4));
+    k_init<<<64, 256>>>(bias, C, 6, 1.0f, 0.0f);
+    for (int variant = 0; variant < 2; variant++) {
+        int reps = 50;
+        for (int it = -3; it < reps; it++) {
+            if (it == 0) cudaEventRecord(e0);
+            if (variant) k_ln_fwd<A, V><<<gdx, 256>>>(dx, mean, rstd, x, w, bias, N, C, 1e-5f);
+            else k_ln_fwd<A, 1><<<gdx, 256>>>(dx, mean, rstd, x, w, bias, N, C, 1e-5f);
+        }
+        cudaEventRecord(e1); CK(cudaEventSynchronize(e1));
+        float ms; cudaEventElapsedTime(&ms, e0, e1);
+        printf("%s %-18s %8.4f ms\n", tag, variant ? "fwd vec" : "fwd old", ms / reps);
+        k_widen<A><<<1024, 256>>>(f, dx, n);
+        CK(cudaMemcpy(variant ? h2 : h1, f, n * 4, cudaMemcpyDeviceToHost));
+    }
+    {
+        double md = 0, mx = 0;
+        for (size_t i = 0; i < n; i++) { md = fmax(md, fabs(h1[i] - h2[i])); mx = fmax(mx, fabs(h1[i])); }
+        printf("%s fwd old vs vec: max |diff| %.3g of max %.3g\n", tag, md, mx);
+    }
+    // k_ln_fwd overwrote mean and rstd: the backward comparison below uses those
     // correctness: dx old vs vec from zero, partials old vs vec
     CK(cudaMemset(dx, 0, n * sizeof(A)));
     k_ln_bwd_dx<A, 1><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C);

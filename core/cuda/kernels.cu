@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cuda_common.cuh"
-#include "layernorm_bwd.cuh"
+#include "layernorm.cuh"
 #include "token_groups.h"
 
 #define CU_THREADS 256
@@ -290,36 +290,16 @@ static int aligned16(const void *a, const void *b, const void *c, size_t n, size
 }
 
 template <typename A>
-__global__ void k_ln_fwd(A *out, float *mean, float *rstd, const A *inp, const float *w,
-                         const float *b, int N, int C, float eps)
-{
-    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (row >= N) return; /* whole warps leave together: the shuffles stay full */
-    const A *x = inp + (size_t)row * C;
-    A *o = out + (size_t)row * C;
-    float s = 0.0f;
-    for (int c = lane; c < C; c += 32) s += cu_ld(x[c]);
-    float m = cu_warp_sum(s) / C;
-    float v = 0.0f;
-    for (int c = lane; c < C; c += 32) {
-        float d = cu_ld(x[c]) - m;
-        v += d * d;
-    }
-    float r = 1.0f / sqrtf(cu_warp_sum(v) / C + eps);
-    for (int c = lane; c < C; c += 32) o[c] = cu_st<A>((cu_ld(x[c]) - m) * r * w[c] + b[c]);
-    if (lane == 0) {
-        mean[row] = m;
-        rstd[row] = r;
-    }
-}
-
-template <typename A>
 void cu_layernorm_forward(clpt_act *out, float *mean, float *rstd, const clpt_act *inp,
                           const float *w, const float *b, int N, int C, float eps)
 {
-    int rows_per_block = CU_THREADS / 32;
-    k_ln_fwd<A><<<(N + rows_per_block - 1) / rows_per_block, CU_THREADS, 0, g_cu.stream>>>(
-        (A *)out, mean, rstd, (const A *)inp, w, b, N, C, eps);
+    int rows_per_block = CU_THREADS / 32, blocks = (N + rows_per_block - 1) / rows_per_block;
+    if (aligned16(out, inp, inp, C, cu_vec<A>::N) && aligned16(w, b, b, C, 4))
+        k_ln_fwd<A, cu_vec<A>::N><<<blocks, CU_THREADS, 0, g_cu.stream>>>((A *)out, mean, rstd, (const A *)inp,
+                                                                          w, b, N, C, eps);
+    else
+        k_ln_fwd<A, 1><<<blocks, CU_THREADS, 0, g_cu.stream>>>((A *)out, mean, rstd, (const A *)inp, w, b, N,
+                                                               C, eps);
     CU_LAUNCHED("k_ln_fwd");
 }
 

@@ -1,9 +1,9 @@
-/* layernorm_bwd.cuh - LayerNorm backward's kernels, shared by kernels.cu
- * (the cuda backend's layernorm_backward) and bench/ln_micro.cu (the
- * kernels timed alone). One warp per row for dinp; one thread per column
- * over a chunk of rows for the dw/db partial sums. */
-#ifndef CLPT_CUDA_LAYERNORM_BWD_CUH
-#define CLPT_CUDA_LAYERNORM_BWD_CUH
+/* layernorm.cuh - LayerNorm's kernels, shared by kernels.cu (the cuda
+ * backend's layernorm_forward and layernorm_backward) and bench/ln_micro.cu
+ * (the kernels timed alone). One warp per row for the output and dinp; one
+ * thread per column over a chunk of rows for the dw/db partial sums. */
+#ifndef CLPT_CUDA_LAYERNORM_CUH
+#define CLPT_CUDA_LAYERNORM_CUH
 
 #include "cuda_common.cuh"
 
@@ -27,6 +27,50 @@ template <int V, typename T> static __device__ __forceinline__ void st_n(T *p, c
     } else {
 #pragma unroll
         for (int k = 0; k < V; k++) p[k] = cu_st<T>(f[k]);
+    }
+}
+
+/* out = (x - mean) rstd w + b per row, and the row's mean and rstd. Each
+ * lane takes V adjacent columns at a time, as k_ln_bwd_dx does: V = 1, or
+ * cu_vec<A>::N for 16-byte accesses (C a multiple of V, rows and w, b
+ * 16-byte aligned; the launcher checks). The row is read three times; the
+ * second and third reads come from L1. */
+template <typename A, int V>
+__global__ void k_ln_fwd(A *out, float *mean, float *rstd, const A *inp, const float *w,
+                         const float *b, int N, int C, float eps)
+{
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= N) return; /* whole warps leave together: the shuffles stay full */
+    const A *x = inp + (size_t)row * C;
+    A *o = out + (size_t)row * C;
+    float s = 0.0f;
+    for (int c = lane * V; c < C; c += 32 * V) {
+        float xv[V];
+        ld_n<V>(xv, x + c);
+#pragma unroll
+        for (int e = 0; e < V; e++) s += xv[e];
+    }
+    float m = cu_warp_sum(s) / C;
+    float v = 0.0f;
+    for (int c = lane * V; c < C; c += 32 * V) {
+        float xv[V];
+        ld_n<V>(xv, x + c);
+#pragma unroll
+        for (int e = 0; e < V; e++) v += (xv[e] - m) * (xv[e] - m);
+    }
+    float r = 1.0f / sqrtf(cu_warp_sum(v) / C + eps);
+    for (int c = lane * V; c < C; c += 32 * V) {
+        float xv[V], wv[V], bv[V];
+        ld_n<V>(xv, x + c);
+        ld_n<V>(wv, w + c);
+        ld_n<V>(bv, b + c);
+#pragma unroll
+        for (int e = 0; e < V; e++) xv[e] = (xv[e] - m) * r * wv[e] + bv[e];
+        st_n<V>(o + c, xv);
+    }
+    if (lane == 0) {
+        mean[row] = m;
+        rstd[row] = r;
     }
 }
 
