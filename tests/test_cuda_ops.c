@@ -654,13 +654,13 @@ static void test_layer_ops(void)
             test_classifier(mode, 37, 32, 1000, 1);
             test_classifier(mode, 5, 16, 3, 1);
             test_classifier(mode, 300, 48, 50257, 1); /* GPT-2's vocabulary: 201 KB rows */
-            /* with 512 MB chunks V = 200003 makes 671-row chunks: 700 rows
-             * take two of 350 (rows of 800 KB: never cached) */
-            clpt_cuda_set_logits_chunk((size_t)512 << 20);
-            test_classifier(mode, 700, 24, 200003, 1);
-            clpt_cuda_set_logits_chunk(0);
         }
         clpt_cuda_set_xent_cache(1);
+        /* with 512 MB chunks V = 200003 makes 671-row chunks: 700 rows take
+         * two of 350 (rows of 800 KB, too large to cache) */
+        clpt_cuda_set_logits_chunk((size_t)512 << 20);
+        test_classifier(mode, 700, 24, 200003, 1);
+        clpt_cuda_set_logits_chunk(0);
         check_status(mode);
     }
     clpt_cuda_set_gemm("bf16");
