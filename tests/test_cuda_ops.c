@@ -650,8 +650,12 @@ static void test_layer_ops(void)
         for (int cache = 1; cache >= 0; cache--) {
             clpt_cuda_set_xent_cache(cache);
             printf("classifier rows %s\n", cache ? "cached where they fit" : "read twice");
+            long cached = clpt_cuda_xent_cached();
             test_classifier(mode, 37, 32, 1000, 0);
             test_classifier(mode, 37, 32, 1000, 1);
+            /* rows of 4 KB fit any sm_80+ block: the training pass cached them (or not) */
+            CHECK_MSG((clpt_cuda_xent_cached() > cached) == cache, "classifier cache %d: %ld cached passes",
+                      cache, clpt_cuda_xent_cached() - cached);
             test_classifier(mode, 5, 16, 3, 1);
             test_classifier(mode, 300, 48, 50257, 1); /* GPT-2's vocabulary: 201 KB rows */
         }
