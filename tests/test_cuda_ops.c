@@ -657,7 +657,14 @@ static void test_layer_ops(void)
             CHECK_MSG((clpt_cuda_xent_cached() > cached) == cache, "classifier cache %d: %ld cached passes",
                       cache, clpt_cuda_xent_cached() - cached);
             test_classifier(mode, 5, 16, 3, 1);
+            test_classifier(mode, 37, 32, 1001, 1); /* a last float4 that is part padding */
+            cached = clpt_cuda_xent_cached();
             test_classifier(mode, 300, 48, 50257, 1); /* GPT-2's vocabulary: 201 KB rows */
+            /* which sm_90 and later hold in a block (227 KB), sm_80 not (163 KB) */
+            int ccM = 0;
+            clpt_cuda_device_info(NULL, 0, NULL, &ccM, NULL);
+            if (cache && ccM >= 9)
+                CHECK_MSG(clpt_cuda_xent_cached() > cached, "classifier: 201 KB rows not cached");
         }
         clpt_cuda_set_xent_cache(1);
         /* with 512 MB chunks V = 200003 makes 671-row chunks: 700 rows take

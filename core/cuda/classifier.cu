@@ -102,13 +102,16 @@ __global__ void __launch_bounds__(THREADS)
         sh_g[warp] = greater;
     }
     __syncthreads(); /* also: the cached row is complete */
-    /* every thread merges the warps' partials in the same order */
-    m = sh_m[0];
-    s = sh_s[0];
-    greater = sh_g[0];
-    for (int w = 1; w < THREADS / 32; w++) {
-        lse_merge(m, s, sh_m[w], sh_s[w]);
-        greater += sh_g[w];
+    /* every warp merges the warps' partials, lane w taking warp w's, by the
+     * same butterfly: the same result in every lane of every warp, in 5
+     * steps instead of THREADS / 32 - 1 */
+    m = lane < THREADS / 32 ? sh_m[lane] : -INFINITY;
+    s = lane < THREADS / 32 ? sh_s[lane] : 0.0f;
+    greater = lane < THREADS / 32 ? sh_g[lane] : 0;
+    for (int o = 16; o > 0; o >>= 1) {
+        float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
+        lse_merge(m, s, m2, s2);
+        greater += __shfl_xor_sync(0xffffffffu, greater, o);
     }
     if (threadIdx.x == 0) {
         losses[blockIdx.x] = logf(s) + m - tl;
@@ -164,11 +167,13 @@ static int xent_launch(int R, float *L, int V, int Vp, const int *targets, float
     if (cache) {
         k_xent_rows<XENT_CACHE_THREADS, true><<<R, XENT_CACHE_THREADS, smem, g_cu.stream>>>(
             L, V, Vp, targets, losses, ranks, dscale, want_grad, G);
-        xent_cached++;
-    } else
+    } else {
         k_xent_rows<XENT_THREADS, false><<<R, XENT_THREADS, 0, g_cu.stream>>>(L, V, Vp, targets, losses,
                                                                               ranks, dscale, want_grad, G);
-    return CU_LAUNCHED("k_xent_rows");
+    }
+    int rc = CU_LAUNCHED("k_xent_rows");
+    if (!rc && cache) xent_cached++;
+    return rc;
 }
 
 template <typename A>
