@@ -418,6 +418,10 @@ static void test_gelu(size_t n)
 
 /* ---- classifier and logits --------------------------------------------------------- */
 
+/* nonzero: the classifier call in test_classifier runs with only this many
+ * bytes of device memory to spare */
+static size_t classifier_room;
+
 static void test_classifier(const char *mode, int N, int C, int V, int train)
 {
     double tol = gemm_tol(mode);
@@ -440,8 +444,14 @@ static void test_classifier(const char *mode, int N, int C, int V, int train)
     dev_poison(dloss, N);
     cpu->classifier(loss, train ? NULL : rank, train ? cdinp : NULL, train ? dwte : NULL, cx, wte,
                     tgt, N, C, V, train ? dscale : 0.0f);
+    if (classifier_room) {
+        size_t in_use;
+        clpt_cuda_memory(&in_use, NULL, NULL, NULL);
+        clpt_cuda_set_memory_cap(in_use + classifier_room);
+    }
     gpu->classifier(dloss, train ? NULL : drank, train ? ddinp : NULL, train ? ddwte : NULL, dx,
                     dw, dtgt, N, C, V, train ? dscale : 0.0f);
+    clpt_cuda_set_memory_cap(0);
     float *got = dev_download(dloss, N);
     snprintf(what, sizeof what, "classifier %s losses N=%d C=%d V=%d train=%d", mode, N, C, V, train);
     compare_f32(what, got, loss, N, tol / 4);
@@ -667,7 +677,19 @@ static void test_layer_ops(void)
                 CHECK_MSG(clpt_cuda_xent_cached() > cached, "classifier: 201 KB rows not cached");
         }
         clpt_cuda_set_xent_cache(1);
-        /* with 512 MB chunks V = 200003 makes 671-row chunks: 700 rows take
+        /* a chunk the device has no room for is halved: 1200 rows of 201 KB
+         * logits (241 MB) in 200 MB to spare (scratch released first) run as
+         * chunks of 600 or fewer rows */
+        clpt_cuda_release_scratch();
+        classifier_room = (size_t)200 << 20;
+        test_classifier(mode, 1200, 16, 50257, 1);
+        classifier_room = 0;
+        printf("classifier in 200 MB to spare: %zu rows per chunk\n", clpt_cuda_logits_rows_fit());
+        CHECK_MSG(clpt_cuda_logits_rows_fit() > 0 && clpt_cuda_logits_rows_fit() < 1200,
+                  "classifier chunk not halved (%zu rows)", clpt_cuda_logits_rows_fit());
+        check_status("classifier with little memory");
+        clpt_cuda_set_logits_chunk(0);
+        /* with 512 MB chunks V = 200003 makes 670-row chunks: 700 rows take
          * two of 350 (rows of 800 KB, too large to cache) */
         clpt_cuda_set_logits_chunk((size_t)512 << 20);
         test_classifier(mode, 700, 24, 200003, 1);

@@ -48,9 +48,19 @@ int cu_check_blas(cublasStatus_t s, const char *what, const char *file, int line
 
 /* ---- tracked device memory ------------------------------------------------------- */
 
+/* allocations refused above this many bytes in use (0: none), for tests of
+ * what happens when the device is full */
+static size_t mem_cap;
+extern "C" void clpt_cuda_set_memory_cap(size_t bytes) { mem_cap = bytes; }
+
 void *cu_malloc(size_t bytes)
 {
     void *p = NULL;
+    if (mem_cap && g_cu.in_use + bytes > mem_cap) {
+        clpt_err(CLPT_ENOMEM, "cuda: cannot allocate %.1f MB on the device (over the test cap of %.1f MB)",
+                 bytes / 1e6, mem_cap / 1e6);
+        return NULL;
+    }
     cudaError_t e = cudaMalloc(&p, bytes);
     if (e != cudaSuccess) {
         cudaGetLastError(); /* not sticky: keep it out of later launch checks */
@@ -368,6 +378,7 @@ extern "C" void clpt_cuda_release_scratch(void)
 {
     cu_scratch_release();
     cu_shadows_release();
+    cu_logits_fit_reset(); /* the room chunks had to fit in has changed */
 }
 
 extern "C" void clpt_cuda_device_info(char *name, size_t cap, int *sm_count, int *cc_major,

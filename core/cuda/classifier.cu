@@ -2,7 +2,8 @@
  * cross-entropy, rank and gradients, a chunk of rows at a time, so no
  * (N,V) tensor exists beyond one chunk (at most CU_LOGITS_BYTES, 2 GB).
  *
- * Per chunk of R rows (x = inp rows, L = the chunk's fp32 logits):
+ * Per chunk of R rows (x = inp rows, L = the chunk's fp32 logits; chunks
+ * halve where the device has no room for them):
  *   L (R,V) = x wte^T                          cuBLAS
  *   per row: loss, rank; G = dscale (softmax - onehot)   k_xent_rows
  *     (L read once where a row fits in shared memory, else twice)
@@ -11,6 +12,7 @@
  * L itself, as cpu_classifier does. x and dinp are activations (fp32 or
  * bf16); losses, logits and dwte are fp32. */
 #include <math.h>
+#include <stdio.h>
 
 #include "cuda_common.cuh"
 
@@ -18,7 +20,16 @@
  * few, large chunks keep that small beside the products */
 #define CU_LOGITS_BYTES ((size_t)2 << 30)
 static size_t logits_bytes = CU_LOGITS_BYTES;
-extern "C" void clpt_cuda_set_logits_chunk(size_t bytes) { logits_bytes = bytes ? bytes : CU_LOGITS_BYTES; }
+/* the rows of the last chunk that had to be halved to fit, which later
+ * calls start from, so as not to fail an allocation every step; 0: none */
+static size_t rows_fit;
+extern "C" void clpt_cuda_set_logits_chunk(size_t bytes)
+{
+    logits_bytes = bytes ? bytes : CU_LOGITS_BYTES;
+    rows_fit = 0;
+}
+extern "C" size_t clpt_cuda_logits_rows_fit(void) { return rows_fit; }
+void cu_logits_fit_reset(void) { rows_fit = 0; }
 #define XENT_THREADS 512
 
 /* (max, sum of exp(z - max)) pairs: merging is order-independent up to
@@ -186,17 +197,38 @@ void cu_classifier(float *losses, int *ranks, clpt_act *dinp_, float *dwte, cons
      * every row starts 256-byte aligned. With bf16 operands the weights'
      * shadow is padded too, with zero rows, so the GEMMs run over Vp (V =
      * 50257 is odd) and the padded logits and gradients are exactly 0. */
+    if (N <= 0) return;
     int Vp = (V + 63) / 64 * 64, bf = cu_bf16_gemm<A>();
-    size_t rows = logits_bytes / ((size_t)Vp * sizeof(float));
+    /* with bf16 operands the gradient goes straight to bf16 (G), the next
+     * GEMMs' operand */
+    int want_g = dinp && bf;
+    size_t rows = logits_bytes / ((size_t)Vp * sizeof(float)), chunks;
+    if (rows_fit && rows > rows_fit) rows = rows_fit;
     if (rows < 1) rows = 1;
     if (rows > (size_t)N) rows = N;
-    size_t chunks = (N + rows - 1) / rows;
-    rows = (N + chunks - 1) / chunks; /* as even as they come: no short last chunk */
-    float *L = (float *)cu_scratch(CU_SLOT_LOGITS, rows * Vp * sizeof(float));
-    /* with bf16 operands the gradient goes straight to bf16, the next GEMMs' operand */
+    float *L = NULL;
     bf16 *G = NULL;
-    if (L && dinp && bf) G = (bf16 *)cu_scratch(CU_SLOT_CONV_B, rows * Vp * sizeof *G);
-    if (!L || (dinp && bf && !G)) return;
+    /* where the device has no room for the chunk, halve it (down to 256 rows,
+     * where a failure is reported): the same products in more, smaller
+     * GEMMs (dwte sums the chunks in another grouping: rounding differs) */
+    for (int halved = 0;; halved = 1) {
+        chunks = (N + rows - 1) / rows;
+        rows = (N + chunks - 1) / chunks; /* as even as they come: no short last chunk */
+        int last = rows <= 256;
+        void *(*get)(int, size_t) = last ? cu_scratch : cu_scratch_try;
+        L = (float *)get(CU_SLOT_LOGITS, rows * Vp * sizeof(float));
+        if (L && want_g) G = (bf16 *)get(CU_SLOT_CONV_B, rows * Vp * sizeof *G);
+        if (L && (!want_g || G)) {
+            if (halved) {
+                rows_fit = rows;
+                fprintf(stderr, "clpt: cuda: the classifier's logits chunk did not fit; %zu rows from now on\n",
+                        rows);
+            }
+            break;
+        }
+        if (last) return;
+        rows /= 2;
+    }
     cu_operand W;
     const bf16 *Wp = bf ? cu_weight_bf16_padded(wte, (size_t)V * C, (size_t)Vp * C) : NULL;
     int Vg = Wp ? Vp : V; /* the GEMMs' vocabulary extent */

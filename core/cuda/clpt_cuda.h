@@ -94,6 +94,13 @@ long clpt_cuda_gelu_fused(void);
 /* The classifier's largest fp32 logits chunk, in bytes (0: the default,
  * 2 GB); smaller ones let a test cover several chunks with little memory. */
 void clpt_cuda_set_logits_chunk(size_t bytes);
+/* Where a chunk does not fit in device memory it is halved until it does,
+ * and later calls start from there: the rows per chunk since then, or 0
+ * (none had to be; reset by clpt_cuda_set_logits_chunk). */
+size_t clpt_cuda_logits_rows_fit(void);
+/* Refuse device allocations that would take the backend's bytes in use
+ * above bytes (0: no cap): for tests of a full device. */
+void clpt_cuda_set_memory_cap(size_t bytes);
 /* The training pass over each row of logits keeps the row in shared memory
  * where it fits (1, the default), so the logits are read once; 0 reads
  * them twice, for the test that covers that path too. */

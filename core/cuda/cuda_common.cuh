@@ -68,6 +68,8 @@ void cu_free_tracked(void *p, size_t bytes);
 
 /* scratch slots: cuda_host.h; this gives them all back */
 void cu_scratch_release(void);
+/* the classifier's chunks start from their full size again (classifier.cu) */
+void cu_logits_fit_reset(void);
 
 /* bf16 shadows of parameter tensors, keyed by (fp32 pointer, count).
  * cu_params_written must be called by every op that may write a parameter
