@@ -125,6 +125,26 @@ static void test_encoder_ids(int B, int T, int C, int V)
     encoder_backward_check("encoder_backward dwte, a after forwards over a then b", ta, da, dg, cg, B, T, C, V);
     encoder_backward_check("encoder_backward dwte, b after that", tb, db, dg, cg, B, T, C, V);
     encoder_backward_check("encoder_backward dwte, a again, no forward", ta, da, dg, cg, B, T, C, V);
+    /* the prefetched ids, then a second backward pass after the same forward */
+    gpu->encoder_forward(out, db, dwte, dwpe, B, T, C);
+    encoder_backward_check("encoder_backward dwte, b after a forward over b", tb, db, dg, cg, B, T, C, V);
+    encoder_backward_check("encoder_backward dwte, b once more", tb, db, dg, cg, B, T, C, V);
+    /* a forward over fewer positions of the same buffer */
+    if (B > 1) {
+        gpu->encoder_forward(out, db, dwte, dwpe, 1, T, C);
+        encoder_backward_check("encoder_backward dwte, b after a forward over its first row", tb, db, dg, cg, B, T,
+                               C, V);
+    }
+    /* the ids' buffer freed after the forward, and a new one (zeroed, maybe
+     * at the same address) in its place: the backward groups zeros */
+    gpu->encoder_forward(out, db, dwte, dwpe, B, T, C);
+    gpu->free(db);
+    db = gpu->alloc(BT * sizeof(int));
+    int *zeros = calloc(BT, sizeof(int)), *back = malloc(BT * sizeof(int));
+    gpu->to_host(back, db, BT * sizeof(int));
+    CHECK_MSG(!memcmp(back, zeros, BT * sizeof(int)), "a new device buffer is not zeroed");
+    encoder_backward_check("encoder_backward dwte, ids freed and allocated anew", zeros, db, dg, cg, B, T, C, V);
+    free(zeros); free(back);
     gpu->free(da); gpu->free(db); gpu->free(dwte); gpu->free(dwpe); gpu->free(out); gpu->free(dg);
     cpu->free(cg);
     free(ta); free(tb); free(wte); free(wpe); free(g);
@@ -499,7 +519,10 @@ static void test_classifier(const char *mode, int N, int C, int V, int train)
 
 /* ---- AdamW and the vector algebra --------------------------------------------------------- */
 
-static void test_adamw(size_t n)
+/* the update of elements [off, n): float4 accesses where n - off is a
+ * multiple of 4 and off of 4 (device buffers are 256-byte aligned), else
+ * one float at a time; the elements before off stay as they are */
+static void test_adamw(size_t n, size_t off)
 {
     float *p = host_normal(n, 1.0), *g = host_normal(n, 1.0), *m = host_normal(n, 0.1);
     float *v = host_normal(n, 0.1);
@@ -507,8 +530,8 @@ static void test_adamw(size_t n)
     float *dp = dev_upload(p, n * 4), *dg = dev_upload(g, n * 4), *dm = dev_upload(m, n * 4);
     float *dv = dev_upload(v, n * 4);
     float b1 = 0.9f, b2 = 0.95f, bc1 = 1.0f - powf(b1, 3), bc2 = 1.0f - powf(b2, 3);
-    cpu->adamw(p, g, m, v, n, 1e-3f, b1, b2, 1e-8f, 0.1f, bc1, bc2, 0.7f);
-    gpu->adamw(dp, dg, dm, dv, n, 1e-3f, b1, b2, 1e-8f, 0.1f, bc1, bc2, 0.7f);
+    cpu->adamw(p + off, g + off, m + off, v + off, n - off, 1e-3f, b1, b2, 1e-8f, 0.1f, bc1, bc2, 0.7f);
+    gpu->adamw(dp + off, dg + off, dm + off, dv + off, n - off, 1e-3f, b1, b2, 1e-8f, 0.1f, bc1, bc2, 0.7f);
     float *got = dev_download(dp, n);
     compare_f32("adamw p", got, p, n, 1e-6);
     free(got);
@@ -715,7 +738,10 @@ int main(void)
     gpu = clpt_backend_cuda();
     CHECK(gpu->act_bytes == 4);
     test_memory();
-    test_adamw(100003);
+    test_adamw(100003, 0);
+    test_adamw(100000, 0);
+    test_adamw(100000, 4);
+    test_adamw(100000, 1);
     test_vector(1000003);
     check_status("memory and the vector ops");
     test_layer_ops();

@@ -104,9 +104,10 @@ __global__ void k_encoder_bwd_wpe(float *dwpe, const A *dout, int B, int T, int 
  * forward pass reads them (encoder_forward, the first op of a step), into
  * pinned memory, so that when the backward pass reaches the encoder (its
  * last op) they have long arrived: the host groups them without draining
- * the stream, and the groups go up asynchronously. A forward that read
- * other ids, or a write to the ids' buffer since (cu_tokens_written), makes
- * the backward copy them itself, waiting for the stream. */
+ * the stream, and the groups go up asynchronously. Each copy serves one
+ * backward pass: a forward that read other ids, a second backward after
+ * one forward, or a write to the ids' buffer since (cu_tokens_written),
+ * makes the backward copy them itself, waiting for the stream. */
 static struct {
     int *tok, *ord, *tmp, *grp;
     size_t cap;
@@ -143,12 +144,17 @@ static int enc_reserve(int N)
     enc.src = NULL;
     enc.upload_pending = 0;
     size_t gb = (2 * (size_t)N + 1) * sizeof(int);
-    enc.pinned = cudaMallocHost((void **)&enc.tok, N * sizeof(int)) == cudaSuccess &&
-                 cudaMallocHost((void **)&enc.ord, N * sizeof(int)) == cudaSuccess &&
-                 cudaMallocHost((void **)&enc.grp, gb) == cudaSuccess;
-    if (!enc.pinned) { /* pageable: the same results, with the copies waiting */
+    void *tok = NULL, *ord = NULL, *grp = NULL; /* set only by the calls that succeed */
+    enc.pinned = cudaMallocHost(&tok, N * sizeof(int)) == cudaSuccess &&
+                 cudaMallocHost(&ord, N * sizeof(int)) == cudaSuccess && cudaMallocHost(&grp, gb) == cudaSuccess;
+    if (enc.pinned) {
+        enc.tok = (int *)tok;
+        enc.ord = (int *)ord;
+        enc.grp = (int *)grp;
+    } else { /* pageable: the same results, with the copies waiting */
         cudaGetLastError();
-        cudaFreeHost(enc.tok), cudaFreeHost(enc.ord), cudaFreeHost(enc.grp);
+        if (tok) cudaFreeHost(tok);
+        if (ord) cudaFreeHost(ord);
         enc.tok = (int *)malloc(N * sizeof(int));
         enc.ord = (int *)malloc(N * sizeof(int));
         enc.grp = (int *)malloc(gb);
@@ -184,18 +190,17 @@ void cu_tokens_written(const void *p, size_t bytes)
 
 static int encoder_groups(const int *tokens, int N, int **dev, int *G)
 {
-    if (enc.src == tokens && enc.n == N) {
+    int prefetched = enc.src == tokens && enc.n == N;
+    enc.src = NULL; /* each copy of the ids serves one backward pass */
+    if (prefetched) {
         if (CU_CHECK(cudaEventSynchronize(enc.copied))) return CLPT_EIO;
     } else {
-        enc.src = NULL;
         int rc = enc_reserve(N);
         if (rc == CLPT_ENOMEM) return cu_fail(rc, "encoder_backward: no host memory for %d positions", N);
         if (rc || CU_CHECK(cudaMemcpyAsync(enc.tok, tokens, N * sizeof(int), cudaMemcpyDeviceToHost,
                                            g_cu.stream)) ||
             CU_CHECK(cudaStreamSynchronize(g_cu.stream)))
             return CLPT_EIO;
-        enc.src = tokens; /* tok holds these ids now, whatever was prefetched before */
-        enc.n = N;
     }
     /* ord and grp are the previous upload's sources until it has run */
     if (enc.upload_pending && CU_CHECK(cudaEventSynchronize(enc.uploaded))) return CLPT_EIO;
