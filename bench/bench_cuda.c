@@ -9,6 +9,7 @@
  *       [--act bf16|fp32] [--gelu-fusion -1|0|1]  (defaults: clpt's, auto bf16 -1)
  *       [--xent-cache 1|0]  (logit rows kept in shared memory for the
  *       gradient pass where they fit, or read twice; RESULT's xent says which ran)
+ *       [--logits fp32|bf16]  (the logits training takes; default clpt's)
  *       [--peak 989 --measured 0] [--profile 1]
  *       trains at the first batch size of the list that fits (forward,
  *       backward, AdamW with clipping), then times evaluation forwards
@@ -42,7 +43,7 @@ static double now(void)
 }
 
 typedef struct opts {
-    const char *name, *gemm, *batches, *attn, *act;
+    const char *name, *gemm, *batches, *attn, *act, *logits;
     clpt_model_config cfg;
     int T, steps, warmup, eval_steps, lt, size, reps, profile, gelu_fusion, xent_cache;
     double max_seconds, peak, measured;
@@ -72,6 +73,7 @@ static int parse(opts *o, int argc, char **argv)
         else if (!strcmp(a, "--act")) o->act = v;
         else if (!strcmp(a, "--gelu-fusion")) o->gelu_fusion = atoi(v);
         else if (!strcmp(a, "--xent-cache")) o->xent_cache = atoi(v);
+        else if (!strcmp(a, "--logits")) o->logits = v;
         else if (!strcmp(a, "--peak")) o->peak = atof(v);
         else if (!strcmp(a, "--measured")) o->measured = atof(v);
         else if (!strcmp(a, "--size")) o->size = atoi(v);
@@ -333,14 +335,14 @@ static int run_batch(const opts *o, const clpt_backend *be, int B, const int *x,
     double fpt = 6.0 * N + 6.0 * o->cfg.n_layer * (double)o->cfg.n_embd * T;
     double tps = B * T / train_s, etps = B * T / eval_s, tflops = tps * fpt / 1e12;
     printf("RESULT kind=train name=%s params=%.1fM L=%d C=%d B=%d T=%d act=%s gemm=%s lt=%d gelu=%d attn=%s "
-           "xent=%s steps=%d train_ms=%.2f train_tps=%.0f tflops=%.1f mfu_peak=%.1f mfu_measured=%.1f "
+           "xent=%s logits=%s steps=%d train_ms=%.2f train_tps=%.0f tflops=%.1f mfu_peak=%.1f mfu_measured=%.1f "
            "eval_tps=%.0f eval_ratio=%.2f peak_gb=%.2f dev_used_gb=%.2f loss=%.4f eval_loss=%.4f\n",
            o->name, N / 1e6, o->cfg.n_layer, o->cfg.n_embd, B, T, be->act_bytes == 2 ? "bf16" : "fp32",
            be->act_bytes == 2 ? "bf16" : clpt_cuda_gemm(), clpt_cuda_lt(), clpt_cuda_gelu_fused() > 0,
            /* what ran: cudnn falls back to mma where it cannot */
            !strcmp(clpt_cuda_attn(), "cudnn") && clpt_cuda_cudnn_runs() == 0 ? "mma(cudnn-unavailable)"
                                                                                : clpt_cuda_attn(),
-           clpt_cuda_xent_cached() > 0 ? "cached" : "twice", steps, train_s * 1e3, tps, tflops, o->peak > 0 ? 100 * tflops / o->peak : 0.0,
+           clpt_cuda_xent_cached() > 0 ? "cached" : "twice", clpt_cuda_logits(), steps, train_s * 1e3, tps, tflops, o->peak > 0 ? 100 * tflops / o->peak : 0.0,
            o->measured > 0 ? 100 * tflops / o->measured : 0.0, etps, etps / tps, peak / 1e9,
            (dtotal - dfree) / 1e9, loss, eloss);
     fflush(stdout);
@@ -362,6 +364,7 @@ static int cmd_train(const opts *o)
     clpt_cuda_set_lt(o->lt);
     clpt_cuda_set_gelu_fusion(o->gelu_fusion);
     clpt_cuda_set_xent_cache(o->xent_cache);
+    if (o->logits && clpt_cuda_set_logits(o->logits)) return fprintf(stderr, "bench_cuda: %s\n", clpt_errmsg()), 1;
     char dev[256];
     clpt_cuda_device_info(dev, sizeof dev, NULL, NULL, NULL);
     printf("%s: L=%d H=%d C=%d V=%d T=%d on %s, activations %s, GEMM %s, Lt %d, attention %s\n",

@@ -259,6 +259,9 @@ phase_bench() {
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn mma --gelu-fusion 1
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 0
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 1 --xent-cache 0
+  # bf16 logits in training (not the default), at B = 16 and 64
+  bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 1 --logits bf16
+  bench gpt2 12 12 768 64 --act bf16 --lt 1 --attn auto --gelu-fusion 1 --logits bf16
   # the largest batch that fits, per size, with the attention, activation
   # format and GELU fusion chosen (CLPT_BENCH_ATTN, CLPT_BENCH_ACT,
   # CLPT_BENCH_GELU; by default clpt's defaults: auto, bf16, 1)
@@ -294,20 +297,25 @@ phase_e2e() {
   [ -f "$data/manifest.json" ] || { note "e2e: no data/quickstart carried (bench/device.sh pack-e2e)"; return; }
   [ -x "$BUILD/clpt" ] || { note "e2e: no build"; return; }
   # fp32 activations with mma attention, then bf16 activations with cudnn
-  # (mma where cuDNN is missing), each against the CPU's cells
-  for act in ${CLPT_E2E_ACTS:-fp32 bf16}; do
-    local out=/tmp/clpt-e2e-$act t0=$SECONDS attn=mma
+  # (mma where cuDNN is missing), then those with bf16 logits in training
+  # (bf16-logits), each against the CPU's cells
+  local variant
+  for variant in ${CLPT_E2E_ACTS:-fp32 bf16 bf16-logits}; do
+    local act=${variant%%-*} logits=fp32
+    [ "$variant" = bf16-logits ] && logits=bf16
+    local out=/tmp/clpt-e2e-$variant t0=$SECONDS attn=mma
     [ "$act" = bf16 ] && attn=cudnn
     rm -rf "$out"
     # the CPU run's base model, where carried (pack-e2e): the cells then
     # differ only by what the GPU does to the domain training
     [ -d "$ROOT/runs/quickstart-base" ] && mkdir -p "$out" && cp -r "$ROOT/runs/quickstart-base" "$out/base"
-    ( cd "$ROOT" && CLPT_CUDA_ACT=$act CLPT_CUDA_ATTN=$attn CLPT_QUICKSTART_BACKEND=${CLPT_E2E_BACKEND:-cuda} \
-        timeout 300 "$BUILD/clpt" run lua/examples/quickstart.lua "$data" "$out" ) >"$OUT/e2e-$act.log" 2>&1
+    ( cd "$ROOT" && CLPT_CUDA_ACT=$act CLPT_CUDA_ATTN=$attn CLPT_CUDA_LOGITS=$logits \
+        CLPT_QUICKSTART_BACKEND=${CLPT_E2E_BACKEND:-cuda} \
+        timeout 300 "$BUILD/clpt" run lua/examples/quickstart.lua "$data" "$out" ) >"$OUT/e2e-$variant.log" 2>&1
     local rc=$?
-    note "e2e quickstart on ${CLPT_E2E_BACKEND:-cuda}, $act activations, $attn attention: rc $rc ($((SECONDS - t0)) s; $(grep -c '"event": *"eval"' "$out"/*/journal.jsonl 2>/dev/null | awk -F: '{s+=$2} END {print s+0}') cells)"
+    note "e2e quickstart on ${CLPT_E2E_BACKEND:-cuda}, $act activations, $attn attention, $logits logits: rc $rc ($((SECONDS - t0)) s; $(grep -c '"event": *"eval"' "$out"/*/journal.jsonl 2>/dev/null | awk -F: '{s+=$2} END {print s+0}') cells)"
     if [ -d "$ref" ] && command -v python3 >/dev/null; then
-      note "e2e $act vs the CPU run: $(python3 "$ROOT/bench/compare_cells.py" "$ref" "$out" 2>&1 | tail -1)"
+      note "e2e $variant vs the CPU run: $(python3 "$ROOT/bench/compare_cells.py" "$ref" "$out" 2>&1 | tail -1)"
     fi
   done
 }
@@ -369,14 +377,14 @@ write_summary() {
       "and against the measured GEMM rate. peak GB: memory the backend allocated; used GB: the" \
       "whole device (context and cuBLAS included)."
     echo
-    echo "| model | params | activations | GEMM | Lt | GELU fused | attention | logit rows | B | train tok/s | ms/step | TFLOP/s | MFU peak | MFU measured | eval tok/s | eval/train | peak GB | used GB |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| model | params | activations | GEMM | Lt | GELU fused | attention | logit rows | logits | B | train tok/s | ms/step | TFLOP/s | MFU peak | MFU measured | eval tok/s | eval/train | peak GB | used GB |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     grep '^RESULT kind=train' "$OUT/bench.log" | while read -r line; do
       v() { echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
       if [ -n "$(v status)" ]; then
-        echo "| $(v name) | | | | | | | | $(v status) | | | | | | | | | |"
+        echo "| $(v name) | | | | | | | | | $(v status) | | | | | | | | | |"
       else
-        echo "| $(v name) | $(v params) | $(v act) | $(v gemm) | $(v lt) | $(v gelu) | $(v attn) | $(v xent) | $(v B) | $(v train_tps) | $(v train_ms) | $(v tflops) | $(v mfu_peak)% | $(v mfu_measured)% | $(v eval_tps) | $(v eval_ratio) | $(v peak_gb) | $(v dev_used_gb) |"
+        echo "| $(v name) | $(v params) | $(v act) | $(v gemm) | $(v lt) | $(v gelu) | $(v attn) | $(v xent) | $(v logits) | $(v B) | $(v train_tps) | $(v train_ms) | $(v tflops) | $(v mfu_peak)% | $(v mfu_measured)% | $(v eval_tps) | $(v eval_ratio) | $(v peak_gb) | $(v dev_used_gb) |"
       fi
     done
     if grep -q '^RESULT kind=torch' "$OUT/bench.log" 2>/dev/null; then

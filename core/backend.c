@@ -53,6 +53,8 @@ const clpt_backend *clpt_backend_from_config(const clpt_config *c)
             be = clpt_backend_cuda(); /* the vtable for that format */
         }
         if (c->runtime.cuda_gelu_fusion > 0) clpt_cuda_set_gelu_fusion(c->runtime.cuda_gelu_fusion == 2);
+        if (c->runtime.cuda_logits > 0 && clpt_cuda_set_logits(clpt_cuda_logits_names[c->runtime.cuda_logits]))
+            return NULL;
     }
 #endif
     return be;

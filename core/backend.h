@@ -143,8 +143,8 @@ const clpt_backend *clpt_backend_cpu_bf16(void);
 const clpt_backend *clpt_backend_get(const char *name);
 
 /* The backend a configuration asks for ([runtime] backend), with its
- * [runtime] cuda_gemm, cuda_attention, cuda_activations and
- * cuda_gelu_fusion applied when it is cuda. NULL with the error message set
+ * [runtime] cuda_gemm, cuda_attention, cuda_activations, cuda_gelu_fusion
+ * and cuda_logits applied when it is cuda. NULL with the error message set
  * when it is unavailable. */
 struct clpt_config;
 const clpt_backend *clpt_backend_from_config(const struct clpt_config *c);

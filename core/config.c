@@ -46,6 +46,7 @@ const char *const clpt_cuda_gemm_names[] = {"default", "bf16", "bf16fast", "tf32
 const char *const clpt_cuda_attention_names[] = {"default", "auto", "cudnn", "mma", "wmma", "simt", NULL};
 const char *const clpt_cuda_activation_names[] = {"default", "fp32", "bf16", NULL};
 const char *const clpt_cuda_gelu_fusion_names[] = {"default", "off", "on", NULL};
+const char *const clpt_cuda_logits_names[] = {"default", "fp32", "bf16", NULL};
 static const char *const bool_names[] = {"false", "true", NULL};
 
 #define AT(sec, key, field)                                                    \
@@ -191,6 +192,12 @@ static const key_def keys[] = {
      .help = "GELU inside cuBLASLt's GEMM epilogues on the cuda backend (`on`), or as separate "
              "kernels (`off`); `default` = CLPT_CUDA_GELU_FUSION, else on with bf16 activations "
              "and off with fp32. Ignored on the CPU."},
+    {AT("runtime", "cuda_logits", runtime.cuda_logits), ENUM(clpt_cuda_logits_names),
+     .def = "default",
+     .help = "The logits the classifier's training pass takes on the cuda backend, with bf16 GEMM "
+             "operands: `fp32`, or `bf16` (half the logit memory traffic; the softmax's inputs "
+             "rounded to bf16, as PyTorch autocast has them). Evaluation always takes fp32 logits; "
+             "`default` = CLPT_CUDA_LOGITS, else fp32. Ignored on the CPU."},
 };
 
 #define NKEYS ((int)(sizeof keys / sizeof keys[0]))

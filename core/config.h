@@ -53,6 +53,8 @@ extern const char *const clpt_cuda_activation_names[];
 /* [runtime] cuda_gelu_fusion: "default" (CLPT_CUDA_GELU_FUSION, else on with
  * bf16 activations), "off", "on" */
 extern const char *const clpt_cuda_gelu_fusion_names[];
+/* [runtime] cuda_logits: "default" (CLPT_CUDA_LOGITS, else fp32), "fp32", "bf16" */
+extern const char *const clpt_cuda_logits_names[];
 
 typedef struct clpt_config {
     struct {
@@ -105,6 +107,7 @@ typedef struct clpt_config {
         int cuda_attention;  /* index into clpt_cuda_attention_names; 0 = the default */
         int cuda_activations; /* index into clpt_cuda_activation_names; 0 = the default */
         int cuda_gelu_fusion; /* index into clpt_cuda_gelu_fusion_names; 0 = the default */
+        int cuda_logits;      /* index into clpt_cuda_logits_names; 0 = the default */
     } runtime;
 
     /* Where each key's value came from, by schema index: "default",

@@ -83,9 +83,9 @@ static void test_step(const clpt_model_config *cfg, const char *mode, int B, int
     CHECK(clpt_model_forward_backward(p.c, x, y, B, T, 1.0f, &lc) == 0);
     CHECK(clpt_model_forward_backward(p.g, x, y, B, T, 1.0f, &lg) == 0);
     double rel = fabs(lg - lc) / fabs(lc), ltol = strict(mode) ? 1e-4 : 1e-2;
-    printf("  step %s/%s act=%s gelu fused=%d C=%d T=%d: loss cpu %.6f cuda %.6f rel %.2e\n", mode,
-           clpt_cuda_attn(), gpu->act_bytes == 2 ? "bf16" : "fp32", clpt_cuda_gelu_fusion(), cfg->n_embd, T, lc,
-           lg, rel);
+    printf("  step %s/%s act=%s gelu fused=%d logits=%s C=%d T=%d: loss cpu %.6f cuda %.6f rel %.2e\n", mode,
+           clpt_cuda_attn(), gpu->act_bytes == 2 ? "bf16" : "fp32", clpt_cuda_gelu_fusion(), clpt_cuda_logits(),
+           cfg->n_embd, T, lc, lg, rel);
     CHECK_MSG(rel <= ltol, "training loss (%s): rel %.3e > %.1e", mode, rel, ltol);
 
     /* gradients, tensor by tensor */
@@ -352,6 +352,12 @@ int main(void)
     printf("  gelu fusion: %ld GEMMs with a GELU epilogue\n", clpt_cuda_gelu_fused() - fused0);
     CHECK_MSG(clpt_cuda_gelu_fused() > fused0 || !clpt_cuda_gelu_fusion(), "GELU fusion on, but no GELU epilogue ran");
     clpt_cuda_set_gelu_fusion(0);
+    /* bf16 logits in training (evaluation keeps fp32 ones) */
+    CHECK(clpt_cuda_set_logits("bf16") == 0);
+    test_step(&wide, "bf16", 2, 128);
+    test_training(&wide, "bf16", 2, 128);
+    test_repeatable(&wide, 4, 128);
+    CHECK(clpt_cuda_set_logits("fp32") == 0);
     char why[512];
     if (clpt_cuda_cudnn_available(why, sizeof why)) {
         CHECK(clpt_cuda_set_attn("cudnn") == 0);

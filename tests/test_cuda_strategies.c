@@ -56,14 +56,14 @@ static void outcome_free(outcome *o)
     cJSON_Delete(o->journal);
 }
 
-/* the activation format the journal's run event records ("" if none) */
-static const char *journal_activations(const cJSON *journal)
+/* a string the journal's run event records of the device ("" if none) */
+static const char *journal_device(const cJSON *journal, const char *key)
 {
     const cJSON *e;
     cJSON_ArrayForEach(e, journal) {
         const cJSON *ev = cJSON_GetObjectItem(e, "event");
         if (!cJSON_IsString(ev) || strcmp(ev->valuestring, "run")) continue;
-        const cJSON *a = cJSON_GetObjectItem(cJSON_GetObjectItem(e, "device"), "activations");
+        const cJSON *a = cJSON_GetObjectItem(cJSON_GetObjectItem(e, "device"), key);
         return cJSON_IsString(a) ? a->valuestring : "";
     }
     return "";
@@ -129,23 +129,29 @@ int main(void)
      * names it, then as the journal records it) and GELU fusion (NULL: as
      * set): bounds (ppl rel, update cosine, update norm rel). First clpt's
      * defaults, untouched (bf16 activations, cudnn attention where it can
-     * run, GELU fused); then fp32 everywhere, bf16 GEMMs, and bf16
-     * activations with mma and separate GELU */
-    struct { const char *gemm, *attn, *act, *recorded; int gelu; double ppl, cos, norm; } modes[] = {
-        {NULL, NULL, "default", "bf16", -1, 3e-2, 0.95, 5e-2},
-        {"fp32", "simt", "fp32", "fp32", 0, 1e-3, 0.999, 1e-2},
-        {"bf16", "mma", "fp32", "fp32", 0, 3e-2, 0.95, 5e-2},
-        {"bf16", "mma", "bf16", "bf16", 0, 3e-2, 0.95, 5e-2}};
+     * run, GELU fused, fp32 logits); then fp32 everywhere, bf16 GEMMs, bf16
+     * activations with mma and separate GELU, and those with bf16 logits in
+     * training */
+    struct { const char *gemm, *attn, *act, *recorded, *logits; int gelu; double ppl, cos, norm; } modes[] = {
+        {NULL, NULL, "default", "bf16", "fp32", -1, 3e-2, 0.95, 5e-2},
+        {"fp32", "simt", "fp32", "fp32", "fp32", 0, 1e-3, 0.999, 1e-2},
+        {"bf16", "mma", "fp32", "fp32", "fp32", 0, 3e-2, 0.95, 5e-2},
+        {"bf16", "mma", "bf16", "bf16", "fp32", 0, 3e-2, 0.95, 5e-2},
+        {"bf16", "mma", "bf16", "bf16", "bf16", 0, 3e-2, 0.95, 5e-2}};
     for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
         if (modes[m].gemm) CHECK(clpt_cuda_set_gemm(modes[m].gemm) == 0);
         if (modes[m].attn) CHECK(clpt_cuda_set_attn(modes[m].attn) == 0);
         if (modes[m].gelu >= 0) clpt_cuda_set_gelu_fusion(modes[m].gelu);
+        if (m > 0) CHECK(clpt_cuda_set_logits(modes[m].logits) == 0);
         const char *gm = modes[m].gemm ? modes[m].gemm : "default";
         for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-            char what[64], name_c[64], name_g[64];
-            snprintf(what, sizeof what, "%s/%s/act %s", cases[k].strategy, gm, modes[m].act);
-            snprintf(name_c, sizeof name_c, "%s_%s_%s_cpu", cases[k].strategy, gm, modes[m].act);
-            snprintf(name_g, sizeof name_g, "%s_%s_%s_cuda", cases[k].strategy, gm, modes[m].act);
+            char what[80], name_c[80], name_g[80];
+            snprintf(what, sizeof what, "%s/%s/act %s/logits %s", cases[k].strategy, gm, modes[m].act,
+                     modes[m].logits);
+            snprintf(name_c, sizeof name_c, "%s_%s_%s_%s_cpu", cases[k].strategy, gm, modes[m].act,
+                     modes[m].logits);
+            snprintf(name_g, sizeof name_g, "%s_%s_%s_%s_cuda", cases[k].strategy, gm, modes[m].act,
+                     modes[m].logits);
             outcome c, g;
             int rc_c = run(&cfg, "cpu", "default", corpus, name_c, cases[k].strategy, cases[k].opts,
                            cases[k].n, &c);
@@ -153,8 +159,11 @@ int main(void)
                            cases[k].n, &g);
             CHECK_MSG(rc_c == 0 && rc_g == 0, "%s: run failed (cpu %d, cuda %d)", what, rc_c, rc_g);
             if (rc_c == 0 && rc_g == 0) compare(what, &c, &g, modes[m].ppl, modes[m].cos, modes[m].norm);
-            CHECK_MSG(!strcmp(journal_activations(g.journal), modes[m].recorded),
-                      "%s: the journal records activations '%s'", what, journal_activations(g.journal));
+            const char *act = journal_device(g.journal, "activations"), *lg = journal_device(g.journal, "logits");
+            CHECK_MSG(!strcmp(act, modes[m].recorded), "%s: the journal records activations '%s'", what, act);
+            /* recorded only when not fp32 */
+            CHECK_MSG(!strcmp(lg, strcmp(modes[m].logits, "fp32") ? modes[m].logits : ""),
+                      "%s: the journal records logits '%s'", what, lg);
             outcome_free(&c);
             outcome_free(&g);
         }
@@ -163,6 +172,7 @@ int main(void)
     clpt_cuda_set_attn("auto");
     clpt_cuda_set_activations("bf16");
     clpt_cuda_set_gelu_fusion(-1);
+    clpt_cuda_set_logits("fp32");
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", corpus);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", corpus);

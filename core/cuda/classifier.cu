@@ -2,17 +2,22 @@
  * cross-entropy, rank and gradients, a chunk of rows at a time, so no
  * (N,V) tensor exists beyond one chunk (at most CU_LOGITS_BYTES, 2 GB).
  *
- * Per chunk of R rows (x = inp rows, L = the chunk's fp32 logits; chunks
- * halve where the device has no room for them):
+ * Per chunk of R rows (x = inp rows, L = the chunk's logits; chunks halve
+ * where the device has no room for them):
  *   L (R,V) = x wte^T                          cuBLAS
  *   per row: loss, rank; G = dscale (softmax - onehot)   k_xent_rows
  *     (L read once where a row fits in shared memory, else twice)
  *   dinp (R,C) = G wte;  dwte (V,C) += G^T x   cuBLAS
- * G is bf16 with bf16 GEMM operands (written once, read by both GEMMs), else
- * L itself, as cpu_classifier does. x and dinp are activations (fp32 or
- * bf16); losses, logits and dwte are fp32. */
+ * L is fp32, except in training with bf16 GEMM operands and bf16 logits
+ * asked for (clpt_cuda_set_logits), where it is bf16 and G overwrites it.
+ * Otherwise G is bf16 with bf16 GEMM operands (written once, read by both
+ * GEMMs), else L itself, as cpu_classifier does. x and dinp are
+ * activations (fp32 or bf16); losses and dwte are fp32. Evaluation always
+ * takes fp32 logits. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cuda_common.cuh"
 
@@ -30,8 +35,6 @@ extern "C" void clpt_cuda_set_logits_chunk(size_t bytes)
 }
 extern "C" size_t clpt_cuda_logits_rows_fit(void) { return rows_fit; }
 void cu_logits_fit_reset(void) { rows_fit = 0; }
-#define XENT_THREADS 512
-
 /* (max, sum of exp(z - max)) pairs: merging is order-independent up to
  * rounding, and exact in either argument order */
 static __device__ __forceinline__ void lse_merge(float &m, float &s, float m2, float s2)
@@ -47,53 +50,63 @@ static __device__ __forceinline__ void lse_merge(float &m, float &s, float m2, f
     if (s2 != 0.0f) s += s2 * expf(m2 - m); /* s2 == 0: an empty partial, maybe m2 = -inf */
 }
 
-/* One block per row of L (V logits, rows Vp apart; Vp a multiple of 64 and
- * L 16-byte aligned, so rows are read as float4). Pass 1: online max and
- * sum of exponentials, and the count of logits above the target's. Pass 2,
- * for training: the row's gradient dscale * (softmax - onehot), zero past V,
- * into G (bf16, rows Vp apart) when G is given, else over L's row. With
- * CACHE pass 1 also keeps the row in shared memory (Vp floats of dynamic
- * shared memory: 201 KB for GPT-2, which sm_90's 227 KB per block holds)
- * and pass 2 reads it there, so L is read once, not twice: 3.3 GB less
- * traffic per step at GPT-2 small, B = 16. Every thread takes the same
- * columns in the same order either way; only THREADS changes the sums. */
-template <int THREADS, bool CACHE>
+/* One block per row of L (V logits of type T, fp32 or bf16, rows Vp apart;
+ * Vp a multiple of 64 and L 16-byte aligned, so rows are read 16 bytes at a
+ * time: E = 4 or 8 logits). Pass 1: online max and sum of exponentials, and
+ * the count of logits above the target's. Pass 2, for training: the row's
+ * gradient dscale * (softmax - onehot), zero past V, into G (bf16, rows Vp
+ * apart) when G is given, else over L's row (in L's type). With CACHE pass
+ * 1 also keeps the row in shared memory (Vp * sizeof(T) bytes of dynamic
+ * shared memory: 201 KB of fp32 logits for GPT-2, which sm_90's 227 KB per
+ * block holds, or 101 KB of bf16) and pass 2 reads it there, so L is read
+ * once, not twice: 3.3 GB less traffic per step at GPT-2 small, B = 16,
+ * with fp32 logits. Every thread takes the same columns in the same order
+ * either way; only THREADS changes the sums. */
+template <int THREADS, bool CACHE, typename T>
 __global__ void __launch_bounds__(THREADS)
-    k_xent_rows(float *L, int V, int Vp, const int *targets, float *losses, int *ranks, float dscale,
-                int want_grad, __nv_bfloat16 *G)
+    k_xent_rows(T *L, int V, int Vp, const int *targets, float *losses, int *ranks, float dscale,
+                int want_grad, bf16 *G)
 {
-    extern __shared__ float4 sh_row[]; /* CACHE: the row, Vp / 4 float4 */
+    constexpr int E = cu_vec<T>::N;
+    extern __shared__ int4 sh_row[]; /* CACHE: the row, Vp / E 16-byte vectors */
     __shared__ float sh_m[THREADS / 32], sh_s[THREADS / 32];
     __shared__ int sh_g[THREADS / 32];
-    float *row = L + (size_t)blockIdx.x * Vp;
-    const float4 *row4 = (const float4 *)row;
+    T *row = L + (size_t)blockIdx.x * Vp;
+    const int4 *rowv = (const int4 *)row;
     int target = targets[blockIdx.x], lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    float tl = row[target];
+    float tl = cu_ld(row[target]);
     float m = -INFINITY, s = 0.0f;
-    int greater = 0, V4 = V / 4;
+    int greater = 0, Vv = V / E;
     /* four loads in flight per thread before the first is used */
-    for (int j0 = threadIdx.x; j0 < V4; j0 += 4 * THREADS) {
-        float4 z[4];
+    for (int j0 = threadIdx.x; j0 < Vv; j0 += 4 * THREADS) {
+        int4 raw[4];
 #pragma unroll
         for (int u = 0; u < 4; u++)
-            if (j0 + u * THREADS < V4) z[u] = row4[j0 + u * THREADS];
+            if (j0 + u * THREADS < Vv) raw[u] = rowv[j0 + u * THREADS];
 #pragma unroll
         for (int u = 0; u < 4; u++) {
-            if (j0 + u * THREADS >= V4) break;
-            if (CACHE) sh_row[j0 + u * THREADS] = z[u];
-            greater += (z[u].x > tl) + (z[u].y > tl) + (z[u].z > tl) + (z[u].w > tl);
-            float zm = fmaxf(fmaxf(z[u].x, z[u].y), fmaxf(z[u].z, z[u].w));
+            if (j0 + u * THREADS >= Vv) break;
+            if (CACHE) sh_row[j0 + u * THREADS] = raw[u];
+            float z[E];
+            cu_load16(z, (const T *)&raw[u]);
+            float zm = z[0];
+#pragma unroll
+            for (int e = 0; e < E; e++) {
+                greater += z[e] > tl;
+                zm = fmaxf(zm, z[e]);
+            }
             if (zm > m) {
                 s *= expf(m - zm); /* m = -inf at first: s is 0 and stays 0 */
                 m = zm;
             }
-            s += expf(z[u].x - m) + expf(z[u].y - m) + expf(z[u].z - m) + expf(z[u].w - m);
+#pragma unroll
+            for (int e = 0; e < E; e++) s += expf(z[e] - m);
         }
     }
-    if (CACHE) /* the row's last float4s (pass 2 masks what is past V) */
-        for (int j = V4 + threadIdx.x; j < Vp / 4; j += THREADS) sh_row[j] = row4[j];
-    for (int j = 4 * V4 + threadIdx.x; j < V; j += THREADS) {
-        float z = row[j];
+    if (CACHE) /* the row's last vectors (pass 2 masks what is past V) */
+        for (int j = Vv + threadIdx.x; j < Vp / E; j += THREADS) sh_row[j] = rowv[j];
+    for (int j = E * Vv + threadIdx.x; j < V; j += THREADS) {
+        float z = cu_ld(row[j]);
         greater += z > tl;
         if (z > m) {
             s = s * expf(m - z) + 1.0f;
@@ -112,7 +125,7 @@ __global__ void __launch_bounds__(THREADS)
         sh_s[warp] = s;
         sh_g[warp] = greater;
     }
-    __syncthreads(); /* also: the cached row is complete */
+    __syncthreads(); /* also: the cached row is complete, and every read of L's row done */
     /* every warp merges the warps' partials, lane w taking warp w's, by the
      * same butterfly: the same result in every lane of every warp, in 5
      * steps instead of THREADS / 32 - 1 */
@@ -130,61 +143,84 @@ __global__ void __launch_bounds__(THREADS)
     }
     if (!want_grad) return;
     float k = dscale / s;
-    for (int j = threadIdx.x; j < Vp / 4; j += THREADS) {
-        float4 z = CACHE ? sh_row[j] : row4[j];
-        float v[4] = {z.x, z.y, z.z, z.w};
+    for (int j = threadIdx.x; j < Vp / E; j += THREADS) {
+        int4 raw = CACHE ? sh_row[j] : rowv[j];
+        float v[E];
+        cu_load16(v, (const T *)&raw);
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-            int c = 4 * j + e;
+        for (int e = 0; e < E; e++) {
+            int c = E * j + e;
             v[e] = c < V ? expf(v[e] - m) * k - (c == target ? dscale : 0.0f) : 0.0f;
         }
-        if (G) {
+        if (sizeof(T) == 4 && G) { /* fp32 logits, bf16 gradient: 8 bytes */
             __nv_bfloat162 lo = __floats2bfloat162_rn(v[0], v[1]), hi = __floats2bfloat162_rn(v[2], v[3]);
             uint2 u;
             u.x = *(uint32_t *)&lo;
             u.y = *(uint32_t *)&hi;
-            *(uint2 *)(G + (size_t)blockIdx.x * Vp + 4 * j) = u;
-        } else {
-            ((float4 *)row)[j] = make_float4(v[0], v[1], v[2], v[3]);
+            *(uint2 *)(G + (size_t)blockIdx.x * Vp + E * j) = u;
+        } else { /* over the row, in its type */
+            cu_store16(row + E * j, v);
         }
     }
 }
 
 /* The cached pass for training where the row fits in a block's shared
  * memory (clpt_cuda_set_xent_cache(0) turns it off, for the test of the
- * other), else two reads of L. */
-#define XENT_CACHE_THREADS 1024
+ * other), else two reads of L. 1024 threads for an fp32 row (one block per
+ * SM: the row takes most of it), 512 for a bf16 row (two blocks per SM on
+ * sm_90). */
+#define XENT_THREADS 512
 static int xent_cache = 1;
-static size_t xent_cache_set; /* the dynamic shared memory allowed so far */
-static long xent_cached;      /* launches of the cached pass */
+static long xent_cached; /* launches of the cached pass */
 extern "C" void clpt_cuda_set_xent_cache(int on) { xent_cache = on; }
 extern "C" long clpt_cuda_xent_cached(void) { return xent_cached; }
 
-static int xent_launch(int R, float *L, int V, int Vp, const int *targets, float *losses, int *ranks,
+template <typename T>
+static int xent_launch(int R, T *L, int V, int Vp, const int *targets, float *losses, int *ranks,
                        float dscale, int want_grad, bf16 *G)
 {
-    size_t smem = (size_t)Vp * sizeof(float);
-    int cache = want_grad && xent_cache &&
-                smem + 3 * sizeof(float) * (XENT_CACHE_THREADS / 32) <= g_cu.smem_optin;
-    if (cache && smem > xent_cache_set) {
-        if (cudaFuncSetAttribute(k_xent_rows<XENT_CACHE_THREADS, true>,
-                                 cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) == cudaSuccess)
-            xent_cache_set = smem;
+    constexpr int CT = sizeof(T) == 4 ? 1024 : 512; /* the cached pass's threads */
+    static size_t cache_set;                        /* the dynamic shared memory allowed so far */
+    size_t smem = (size_t)Vp * sizeof(T);
+    int cache = want_grad && xent_cache && smem + 3 * sizeof(float) * (CT / 32) <= g_cu.smem_optin;
+    if (cache && smem > cache_set) {
+        if (cudaFuncSetAttribute(k_xent_rows<CT, true, T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 (int)smem) == cudaSuccess)
+            cache_set = smem;
         else { /* refused: the uncached pass computes the same */
             (void)cudaGetLastError();
             cache = 0;
         }
     }
-    if (cache) {
-        k_xent_rows<XENT_CACHE_THREADS, true><<<R, XENT_CACHE_THREADS, smem, g_cu.stream>>>(
-            L, V, Vp, targets, losses, ranks, dscale, want_grad, G);
-    } else {
-        k_xent_rows<XENT_THREADS, false><<<R, XENT_THREADS, 0, g_cu.stream>>>(L, V, Vp, targets, losses,
-                                                                              ranks, dscale, want_grad, G);
-    }
+    if (cache)
+        k_xent_rows<CT, true, T><<<R, CT, smem, g_cu.stream>>>(L, V, Vp, targets, losses, ranks, dscale,
+                                                                 want_grad, G);
+    else
+        k_xent_rows<XENT_THREADS, false, T><<<R, XENT_THREADS, 0, g_cu.stream>>>(L, V, Vp, targets, losses,
+                                                                                 ranks, dscale, want_grad, G);
     int rc = CU_LAUNCHED("k_xent_rows");
     if (!rc && cache) xent_cached++;
     return rc;
+}
+
+/* bf16 logits in training (clpt_cuda_set_logits) */
+static int logits_bf16 = -1; /* -1: not yet read from CLPT_CUDA_LOGITS */
+extern "C" int clpt_cuda_set_logits(const char *format)
+{
+    if (format && (!strcmp(format, "fp32") || !strcmp(format, "bf16"))) {
+        logits_bf16 = !strcmp(format, "bf16");
+        return 0;
+    }
+    return clpt_err(CLPT_EINVAL, "cuda: unknown logits format '%s' (valid: fp32, bf16)", format ? format : "(null)");
+}
+extern "C" const char *clpt_cuda_logits(void)
+{
+    if (logits_bf16 < 0) {
+        const char *env = getenv("CLPT_CUDA_LOGITS");
+        logits_bf16 = 0;
+        if (env && *env && clpt_cuda_set_logits(env)) fprintf(stderr, "clpt: %s; using fp32\n", clpt_errmsg());
+    }
+    return logits_bf16 ? "bf16" : "fp32";
 }
 
 template <typename A>
@@ -199,14 +235,16 @@ void cu_classifier(float *losses, int *ranks, clpt_act *dinp_, float *dwte, cons
      * 50257 is odd) and the padded logits and gradients are exactly 0. */
     if (N <= 0) return;
     int Vp = (V + 63) / 64 * 64, bf = cu_bf16_gemm<A>();
-    /* with bf16 operands the gradient goes straight to bf16 (G), the next
-     * GEMMs' operand */
-    int want_g = dinp && bf;
-    size_t rows = logits_bytes / ((size_t)Vp * sizeof(float)), chunks;
+    /* with bf16 operands the gradient goes straight to bf16, the next GEMMs'
+     * operand: into G, or over bf16 logits themselves where training takes
+     * them in bf16 */
+    int want_g = dinp && bf, lbf = want_g && !strcmp(clpt_cuda_logits(), "bf16");
+    size_t lsize = lbf ? sizeof(bf16) : sizeof(float);
+    size_t rows = logits_bytes / ((size_t)Vp * lsize), chunks;
     if (rows_fit && rows > rows_fit) rows = rows_fit;
     if (rows < 1) rows = 1;
     if (rows > (size_t)N) rows = N;
-    float *L = NULL;
+    void *L = NULL;
     bf16 *G = NULL;
     /* where the device has no room for the chunk, halve it (down to 256 rows,
      * where a failure is reported): the same products in more, smaller
@@ -216,9 +254,9 @@ void cu_classifier(float *losses, int *ranks, clpt_act *dinp_, float *dwte, cons
         rows = (N + chunks - 1) / chunks; /* as even as they come: no short last chunk */
         int last = rows <= 256;
         void *(*get)(int, size_t) = last ? cu_scratch : cu_scratch_try;
-        L = (float *)get(CU_SLOT_LOGITS, rows * Vp * sizeof(float));
-        if (L && want_g) G = (bf16 *)get(CU_SLOT_CONV_B, rows * Vp * sizeof *G);
-        if (L && (!want_g || G)) {
+        L = get(CU_SLOT_LOGITS, rows * Vp * lsize);
+        if (L && want_g && !lbf) G = (bf16 *)get(CU_SLOT_CONV_B, rows * Vp * sizeof *G);
+        if (L && (!want_g || lbf || G)) {
             if (halved) {
                 rows_fit = rows;
                 fprintf(stderr, "clpt: cuda: the classifier's logits chunk did not fit; %zu rows from now on\n",
@@ -238,17 +276,20 @@ void cu_classifier(float *losses, int *ranks, clpt_act *dinp_, float *dwte, cons
     } else if (cu_operand_get(&W, wte, (size_t)V * C, 1, CU_SLOT_CONV_C, bf)) {
         return;
     }
-    cu_operand P = {G ? (const void *)G : (const void *)L, G ? CUDA_R_16BF : CUDA_R_32F};
+    /* the gradient, the next GEMMs' operand */
+    cu_operand P = {G ? (const void *)G : L, G || lbf ? CUDA_R_16BF : CUDA_R_32F};
     for (int r0 = 0; r0 < N; r0 += (int)rows) {
         int R = N - r0 < (int)rows ? N - r0 : (int)rows;
         const A *x = inp + (size_t)r0 * C;
         cu_operand X;
         if (cu_act_operand(&X, x, (size_t)R * C, CU_SLOT_CONV_A)) return;
         /* L^T (Vg,R) = wte (Vg,C) @ x^T (C,R); wte is stored as wte^T (C,Vg) */
-        if (cu_gemm(1, 0, Vg, R, C, &W, C, &X, C, L, CUDA_R_32F, Vp, 1.0f, 0.0f)) return;
-        if (xent_launch(R, L, V, Vp, targets + r0, losses + r0, ranks ? ranks + r0 : NULL, dscale,
-                        dinp != NULL, G))
-            return;
+        if (cu_gemm(1, 0, Vg, R, C, &W, C, &X, C, L, lbf ? CUDA_R_16BF : CUDA_R_32F, Vp, 1.0f, 0.0f)) return;
+        int *rk = ranks ? ranks + r0 : NULL;
+        int rc = lbf ? xent_launch<bf16>(R, (bf16 *)L, V, Vp, targets + r0, losses + r0, rk, dscale, 1, NULL)
+                     : xent_launch<float>(R, (float *)L, V, Vp, targets + r0, losses + r0, rk, dscale,
+                                          dinp != NULL, G);
+        if (rc) return;
         if (!dinp) continue;
         /* dinp^T (C,R) = wte^T (C,Vg) @ G^T (Vg,R) */
         if (cu_gemm(0, 0, C, R, Vg, &W, C, &P, Vp, dinp + (size_t)r0 * C, cu_type<A>(), C, 1.0f, 0.0f))

@@ -91,6 +91,14 @@ int clpt_cuda_gelu_fusion(void);
 /* how many GEMMs have run with a GELU epilogue so far: whether it happened */
 long clpt_cuda_gelu_fused(void);
 
+/* The logits the classifier's training pass takes, with bf16 GEMM operands:
+ * "fp32" (the default; CLPT_CUDA_LOGITS sets another), or "bf16" (half the
+ * logit traffic and memory; the softmax's inputs rounded to bf16, as
+ * PyTorch autocast and llm.c have them). Evaluation always takes fp32
+ * logits. clpt_cuda_logits() names the setting. */
+int clpt_cuda_set_logits(const char *format);
+const char *clpt_cuda_logits(void);
+
 /* The classifier's largest fp32 logits chunk, in bytes (0: the default,
  * 2 GB); smaller ones let a test cover several chunks with little memory. */
 void clpt_cuda_set_logits_chunk(size_t bytes);
