@@ -208,7 +208,7 @@ static cJSON *device_json(const clpt_clrun *r)
         cJSON_AddStringToObject(d, "gemm", be->act_bytes == 2 ? "bf16" : clpt_cuda_gemm());
         cJSON_AddStringToObject(d, "attention", clpt_cuda_attn());
         if (clpt_cuda_gelu_fusion()) cJSON_AddBoolToObject(d, "gelu_fusion", 1);
-        if (!strcmp(clpt_cuda_logits(), "bf16")) cJSON_AddStringToObject(d, "logits", "bf16");
+        if (!strcmp(clpt_cuda_logits_in_effect(be->act_bytes), "bf16")) cJSON_AddStringToObject(d, "logits", "bf16");
     }
 #endif
     return d;

@@ -335,6 +335,11 @@ int main(void)
     clpt_cuda_set_gelu_fusion(1);
     test_step(&wide, "bf16", 2, 128);
     clpt_cuda_set_gelu_fusion(0);
+    CHECK(clpt_cuda_set_logits("bf16") == 0); /* bf16 logits over fp32 activations' bf16 GEMMs */
+    long lbf_runs = clpt_cuda_logits_bf16_runs();
+    test_step(&wide, "bf16", 2, 128);
+    CHECK_MSG(clpt_cuda_logits_bf16_runs() > lbf_runs, "bf16 logits did not run");
+    CHECK(clpt_cuda_set_logits("fp32") == 0);
 
     /* activations stored in bf16 (every GEMM bf16), against the fp32 CPU */
     CHECK(clpt_cuda_set_activations("bf16") == 0);

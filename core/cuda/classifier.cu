@@ -25,16 +25,17 @@
  * few, large chunks keep that small beside the products */
 #define CU_LOGITS_BYTES ((size_t)2 << 30)
 static size_t logits_bytes = CU_LOGITS_BYTES;
-/* the rows of the last chunk that had to be halved to fit, which later
- * calls start from, so as not to fail an allocation every step; 0: none */
-static size_t rows_fit;
+/* the logits bytes of the last chunk that had to be halved to fit, which
+ * later calls start from, so as not to fail an allocation every step (0:
+ * none), and its rows */
+static size_t bytes_fit, rows_fit;
 extern "C" void clpt_cuda_set_logits_chunk(size_t bytes)
 {
     logits_bytes = bytes ? bytes : CU_LOGITS_BYTES;
-    rows_fit = 0;
+    bytes_fit = rows_fit = 0;
 }
 extern "C" size_t clpt_cuda_logits_rows_fit(void) { return rows_fit; }
-void cu_logits_fit_reset(void) { rows_fit = 0; }
+void cu_logits_fit_reset(void) { bytes_fit = rows_fit = 0; }
 /* (max, sum of exp(z - max)) pairs: merging is order-independent up to
  * rounding, and exact in either argument order */
 static __device__ __forceinline__ void lse_merge(float &m, float &s, float m2, float s2)
@@ -99,8 +100,10 @@ __global__ void __launch_bounds__(THREADS)
                 s *= expf(m - zm); /* m = -inf at first: s is 0 and stays 0 */
                 m = zm;
             }
+            float t = expf(z[0] - m); /* the vector's sum first, then the row's */
 #pragma unroll
-            for (int e = 0; e < E; e++) s += expf(z[e] - m);
+            for (int e = 1; e < E; e++) t += expf(z[e] - m);
+            s += t;
         }
     }
     if (CACHE) /* the row's last vectors (pass 2 masks what is past V) */
@@ -171,9 +174,10 @@ __global__ void __launch_bounds__(THREADS)
  * sm_90). */
 #define XENT_THREADS 512
 static int xent_cache = 1;
-static long xent_cached; /* launches of the cached pass */
+static long xent_cached, xent_bf16; /* launches of the cached pass; over bf16 logits */
 extern "C" void clpt_cuda_set_xent_cache(int on) { xent_cache = on; }
 extern "C" long clpt_cuda_xent_cached(void) { return xent_cached; }
+extern "C" long clpt_cuda_logits_bf16_runs(void) { return xent_bf16; }
 
 template <typename T>
 static int xent_launch(int R, T *L, int V, int Vp, const int *targets, float *losses, int *ranks,
@@ -200,6 +204,7 @@ static int xent_launch(int R, T *L, int V, int Vp, const int *targets, float *lo
                                                                                  ranks, dscale, want_grad, G);
     int rc = CU_LAUNCHED("k_xent_rows");
     if (!rc && cache) xent_cached++;
+    if (!rc && sizeof(T) == 2) xent_bf16++;
     return rc;
 }
 
@@ -222,6 +227,11 @@ extern "C" const char *clpt_cuda_logits(void)
     }
     return logits_bf16 ? "bf16" : "fp32";
 }
+extern "C" const char *clpt_cuda_logits_in_effect(int act_bytes)
+{
+    int bf = act_bytes == 2 || g_cu.gemm_mode == CU_GEMM_BF16; /* cu_bf16_gemm<A>() */
+    return bf ? clpt_cuda_logits() : "fp32";
+}
 
 template <typename A>
 void cu_classifier(float *losses, int *ranks, clpt_act *dinp_, float *dwte, const clpt_act *inp_,
@@ -238,10 +248,9 @@ void cu_classifier(float *losses, int *ranks, clpt_act *dinp_, float *dwte, cons
     /* with bf16 operands the gradient goes straight to bf16, the next GEMMs'
      * operand: into G, or over bf16 logits themselves where training takes
      * them in bf16 */
-    int want_g = dinp && bf, lbf = want_g && !strcmp(clpt_cuda_logits(), "bf16");
+    int want_g = dinp && bf, lbf = want_g && !strcmp(clpt_cuda_logits_in_effect(sizeof(A)), "bf16");
     size_t lsize = lbf ? sizeof(bf16) : sizeof(float);
-    size_t rows = logits_bytes / ((size_t)Vp * lsize), chunks;
-    if (rows_fit && rows > rows_fit) rows = rows_fit;
+    size_t rows = (bytes_fit ? bytes_fit : logits_bytes) / ((size_t)Vp * lsize), chunks;
     if (rows < 1) rows = 1;
     if (rows > (size_t)N) rows = N;
     void *L = NULL;
@@ -259,6 +268,7 @@ void cu_classifier(float *losses, int *ranks, clpt_act *dinp_, float *dwte, cons
         if (L && (!want_g || lbf || G)) {
             if (halved) {
                 rows_fit = rows;
+                bytes_fit = rows * Vp * lsize;
                 fprintf(stderr, "clpt: cuda: the classifier's logits chunk did not fit; %zu rows from now on\n",
                         rows);
             }

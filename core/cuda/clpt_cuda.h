@@ -98,8 +98,13 @@ long clpt_cuda_gelu_fused(void);
  * logits. clpt_cuda_logits() names the setting. */
 int clpt_cuda_set_logits(const char *format);
 const char *clpt_cuda_logits(void);
+/* what training takes with activations of act_bytes (4 or 2) and the GEMM
+ * mode set now: the setting over bf16 GEMM operands, else "fp32" */
+const char *clpt_cuda_logits_in_effect(int act_bytes);
+/* how many row passes have run over bf16 logits so far */
+long clpt_cuda_logits_bf16_runs(void);
 
-/* The classifier's largest fp32 logits chunk, in bytes (0: the default,
+/* The classifier's largest logits chunk, in bytes (0: the default,
  * 2 GB); smaller ones let a test cover several chunks with little memory. */
 void clpt_cuda_set_logits_chunk(size_t bytes);
 /* Where a chunk does not fit in device memory it is halved until it does,
