@@ -342,7 +342,8 @@ static int run_batch(const opts *o, const clpt_backend *be, int B, const int *x,
            /* what ran: cudnn falls back to mma where it cannot */
            !strcmp(clpt_cuda_attn(), "cudnn") && clpt_cuda_cudnn_runs() == 0 ? "mma(cudnn-unavailable)"
                                                                                : clpt_cuda_attn(),
-           clpt_cuda_xent_cached() > 0 ? "cached" : "twice", clpt_cuda_logits_in_effect(be->act_bytes), steps, train_s * 1e3, tps, tflops, o->peak > 0 ? 100 * tflops / o->peak : 0.0,
+           clpt_cuda_xent_cached() > 0 ? "cached" : "twice", clpt_cuda_logits_in_effect(be->act_bytes), steps,
+           train_s * 1e3, tps, tflops, o->peak > 0 ? 100 * tflops / o->peak : 0.0,
            o->measured > 0 ? 100 * tflops / o->measured : 0.0, etps, etps / tps, peak / 1e9,
            (dtotal - dfree) / 1e9, loss, eloss);
     fflush(stdout);
