@@ -9,8 +9,11 @@
 #     bench/device.sh                 build, test, benchmark
 #     bench/device.sh build test      only those phases (also: suite, e2e, torch, bench, profile, sanitize)
 # Environment: OUT (default ./out-device); CLPT_CUDA_ARCH (default: the GPU's
-# compute capability, e.g. 90); CLPT_DEVICE_BUDGET (seconds after which the
-# remaining benchmarks are skipped, default 360); CLPT_DEVICE_QUICK=1 (124M
+# compute capability, e.g. 90); CLPT_DEVICE_BUILD (the build folder, default
+# ./build-device; one outside a tree that is copied anew for each command
+# lets a later command run other phases without building again);
+# CLPT_DEVICE_BUDGET (seconds after which the remaining benchmarks are
+# skipped, default 480); CLPT_DEVICE_QUICK=1 (124M
 # and 1.5B with bf16 activations only); CLPT_DEVICE_FULL=1 (also the slower
 # kernels measured before); CLPT_BENCH_ATTN / CLPT_BENCH_ACT / CLPT_BENCH_GELU
 # (the size sweep's attention, activations and GELU fusion 0|1); CLPT_DEVICE_FORCE_DEPS=1 (use build-deps/ even if the system has
@@ -28,9 +31,9 @@ set -u -o pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 OUT=${OUT:-$ROOT/out-device}
-BUILD=$ROOT/build-device
+BUILD=${CLPT_DEVICE_BUILD:-$ROOT/build-device}
 DEPS=/tmp/clpt-deps
-BUDGET=${CLPT_DEVICE_BUDGET:-360}
+BUDGET=${CLPT_DEVICE_BUDGET:-480}
 DEB_PKGS="libopenblas-openmp-dev libopenblas-dev libopenblas0-openmp libinih-dev libinih1
   libcjson-dev libcjson1 liblua5.4-dev liblua5.4-0 zlib1g-dev zlib1g pkgconf pkgconf-bin
   libpkgconf3 pkg-config libgfortran5 libquadmath0"
@@ -253,28 +256,30 @@ phase_bench() {
   # fp32 activations (bf16 GEMM operands converted from them), then the
   # defaults: bf16 activations, cudnn attention (mma where cuDNN is
   # missing), GELU in cuBLASLt's epilogues, the classifier's logit rows
-  # read once from shared memory; then each of those undone
+  # read once from shared memory
   bench gpt2 12 12 768 16 --act fp32 --gelu-fusion 0 --gemm bf16 --lt 1 --attn mma
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 1
-  bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn mma --gelu-fusion 1
-  bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 0
-  bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 1 --xent-cache 0
-  # bf16 logits in training (not the default), at B = 16 and 64
-  bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 1 --logits bf16
-  bench gpt2 12 12 768 64 --act bf16 --lt 1 --attn auto --gelu-fusion 1 --logits bf16
   # the largest batch that fits, per size, with the attention, activation
   # format and GELU fusion chosen (CLPT_BENCH_ATTN, CLPT_BENCH_ACT,
-  # CLPT_BENCH_GELU; by default clpt's defaults: auto, bf16, 1)
+  # CLPT_BENCH_GELU; by default clpt's defaults: auto, bf16, 1): the goals
   local attn=${CLPT_BENCH_ATTN:-auto} act=${CLPT_BENCH_ACT:-bf16} gelu=${CLPT_BENCH_GELU:-1}
   bench gpt2 12 12 768 64,48,32,24,16,8 --gemm bf16 --attn "$attn" --act "$act" --gelu-fusion "$gelu"
   if [ "$act" != bf16 ]; then
     bench gpt2 12 12 768 64,48,32,24,16,8 --attn "$attn" --act bf16
     bench gpt2-xl 48 25 1600 24,16,12,8,6,4,2,1 --attn "$attn" --act bf16
   fi
-  [ -n "${CLPT_DEVICE_QUICK:-}" ] && return
-  bench gpt2-medium 24 16 1024 48,32,24,16,8,4 --gemm bf16 --attn "$attn" --act "$act" --gelu-fusion "$gelu"
-  bench gpt2-large 36 20 1280 32,24,16,12,8,4,2 --gemm bf16 --attn "$attn" --act "$act" --gelu-fusion "$gelu"
-  bench gpt2-xl 48 25 1600 24,16,12,8,6,4,2,1 --gemm bf16 --attn "$attn" --act "$act" --gelu-fusion "$gelu"
+  if [ -z "${CLPT_DEVICE_QUICK:-}" ]; then
+    bench gpt2-medium 24 16 1024 48,32,24,16,8,4 --gemm bf16 --attn "$attn" --act "$act" --gelu-fusion "$gelu"
+    bench gpt2-large 36 20 1280 32,24,16,12,8,4,2 --gemm bf16 --attn "$attn" --act "$act" --gelu-fusion "$gelu"
+    bench gpt2-xl 48 25 1600 24,16,12,8,6,4,2,1 --gemm bf16 --attn "$attn" --act "$act" --gelu-fusion "$gelu"
+  fi
+  # then each default undone, at B = 16
+  bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn mma --gelu-fusion 1
+  bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 0
+  bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 1 --xent-cache 0
+  # bf16 logits in training (not the default), at B = 16 and 64
+  bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 1 --logits bf16
+  bench gpt2 12 12 768 64 --act bf16 --lt 1 --attn auto --gelu-fusion 1 --logits bf16
 }
 
 # the whole test suite with the GPU visible, so `runtime.backend = auto`
@@ -430,6 +435,12 @@ PHASES=("$@")
 [ ${#PHASES[@]} -eq 0 ] && PHASES=(build test bench)
 gpu_info
 find_cudnn
+# without the build phase, a build from an earlier command (CLPT_DEVICE_BUILD)
+# runs: the carried libraries it was linked against go back on the loader path
+if [[ " ${PHASES[*]} " != *" build "* ]] && [ -d "$DEPS/ld" ]; then
+  export LD_LIBRARY_PATH="$DEPS/ld${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  note "deps: the carried packages under $DEPS, from an earlier build"
+fi
 MEASURED=""
 for p in "${PHASES[@]}"; do
   case "$p" in
