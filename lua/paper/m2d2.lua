@@ -37,14 +37,17 @@
 -- (one order, or the DAPT runs) is ~6.6B tokens; the protocol makes three
 -- passes (similar, random, DAPT) plus 2 x 159^2 evaluation cells of <= 131K
 -- tokens (~6.6B tokens). At the training and evaluation rates measured on an
--- H100 80GB (bench/results/h100-2026-11-26.md; tokens/s train / eval:
--- 124M 252K / 780K, 355M 103K / 320K, 774M 50.6K / 163K, 1.56B 26.4K / 86K):
---   gpt2         124M   ~ 24 h        gpt2-large   774M   ~ 5 days
---   gpt2-medium  355M   ~ 2.5 days    gpt2-xl      1.56B  ~ 9.5 days
--- An A100 is ~3x slower. Each extra continual strategy adds one pass and
--- its evaluation (~1/3 of the total); eval=seen halves the evaluation. Memory: gpt2-xl needs the fp32 master
--- weights + Adam (~25 GB) plus activations (batch 2 x 8 accumulation in
--- configs/gpt2-xl.ini): an 80 GB GPU.
+-- H100 80GB with the cuda backend's defaults (bench/results/
+-- h100-2026-11-26-bf16.md; tokens/s train / eval, at B = 16, 48, 32 and 16:
+-- 124M 349K / 1.51M, 355M 149K / 606K, 774M 73.7K / 292K, 1.56B 39.3K / 148K):
+--   gpt2         124M   ~ 17 h        gpt2-large   774M   ~ 3.4 days
+--   gpt2-medium  355M   ~ 1.7 days    gpt2-xl      1.56B  ~ 6.4 days
+-- The configs train at B = 16 (gpt2-xl: 2 x 8), which may be a little slower
+-- than the larger batches measured. Each extra continual strategy adds one
+-- pass and its evaluation (~1/3 of the total); eval=seen halves the
+-- evaluation. Memory: gpt2-xl needs the fp32 master weights + Adam (~25 GB)
+-- plus activations (batch 8 x 2 accumulation in configs/gpt2-xl.ini): an
+-- 80 GB GPU.
 local clpt = require "clpt"
 local schedule = require "clpt.schedule"
 local protocol = require "clpt.protocol"
