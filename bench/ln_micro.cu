@@ -3,14 +3,27 @@
 // still uses for rows that are not 16-byte aligned) against the 16-byte
 // ones (<A, 16 / sizeof(A)>), and the dw/db partial sums element-wise
 // (k_ln_bwd_partial) against a 16-byte variant, kept here only: it was
-// slower. The kernels are core/cuda/layernorm.cuh's. Rerun the comparison
+// slower; and the partial sums' pass 2 as it was (one thread per column)
+// against colsum.cuh's. The kernels are core/cuda/layernorm.cuh's and
+// colsum.cuh's. Rerun the comparison
 // in bench/results/h100-2026-11-26-bf16.md with build/bench/ln_micro, or:
 //     nvcc -O3 -std=c++17 -arch=sm_90 -Icore bench/ln_micro.cu -o /tmp/ln_micro && /tmp/ln_micro
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cuda/colsum.cuh"
 #include "cuda/layernorm.cuh"
+
+// the column sums' pass 2 as it was: one thread per column over every chunk
+__global__ void k_colsum_finish_old(float *dst, const float *part, int chunks, int C)
+{
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    float s = 0.0f;
+    for (int k = 0; k < chunks; k++) s += part[(size_t)k * C + c];
+    dst[c] += s;
+}
 
 template <typename A>
 __global__ void k_ln_bwd_partial_v(float *pw, float *pb, const A *dout, const A *inp,
@@ -118,6 +131,33 @@ template <typename A> static void run(const char *tag, int N, int C)
         for (size_t i = 0; i < n; i++) { md = fmax(md, fabs(h1[i] - h2[i])); mx = fmax(mx, fabs(h1[i])); }
         printf("%s fwd old vs vec: max |diff| %.3g of max %.3g\n", tag, md, mx);
     }
+    // the partial sums' pass 2 (dw and db), as it was and in one 2-D launch
+    {
+        float *dwb;
+        CK(cudaMalloc(&dwb, 2 * C * 4));
+        int chunks2 = (N + rows_per_chunk(N) - 1) / rows_per_chunk(N);
+        for (int variant = 0; variant < 2; variant++) {
+            int reps = 50;
+            CK(cudaMemset(dwb, 0, 2 * C * 4));
+            for (int it = -3; it < reps; it++) {
+                if (it == 0) cudaEventRecord(e0);
+                if (variant) {
+                    k_colsum_finish<<<colsum_finish_grid(C, 2), colsum_finish_block()>>>(dwb, pw, dwb + C, pb, chunks2, C);
+                } else {
+                    k_colsum_finish_old<<<(C + 255) / 256, 256>>>(dwb, pw, chunks2, C);
+                    k_colsum_finish_old<<<(C + 255) / 256, 256>>>(dwb + C, pb, chunks2, C);
+                }
+            }
+            cudaEventRecord(e1); CK(cudaEventSynchronize(e1));
+            float ms; cudaEventElapsedTime(&ms, e0, e1);
+            printf("%s %-18s %8.4f ms (%d chunks)\n", tag, variant ? "finish 2-D" : "finish old x2", ms / reps, chunks2);
+            CK(cudaMemcpy(variant ? h2 : h1, dwb, 2 * C * 4, cudaMemcpyDeviceToHost));
+        }
+        double md = 0, mx = 0;
+        for (int i = 0; i < 2 * C; i++) { md = fmax(md, fabs(h1[i] - h2[i])); mx = fmax(mx, fabs(h1[i])); }
+        printf("%s finish old vs 2-D: max |diff| %.3g of max %.3g\n", tag, md, mx);
+        CK(cudaFree(dwb));
+    }
     // k_ln_fwd overwrote mean and rstd: the backward comparison below uses those
     // correctness: dx old vs vec from zero, partials old vs vec
     CK(cudaMemset(dx, 0, n * sizeof(A)));
@@ -147,5 +187,6 @@ int main(void)
     run<bf16>("bf16", 16384, 768);
     run<float>("fp32-xl", 8192, 1600);
     run<bf16>("bf16-xl", 8192, 1600);
+    run<bf16>("bf16-b64", 65536, 768); // GPT-2 small at B = 64
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cuda_common.cuh"
+#include "colsum.cuh"
 #include "layernorm.cuh"
 #include "token_groups.h"
 
@@ -241,36 +242,7 @@ void cu_encoder_backward(float *dwte, float *dwpe, const clpt_act *dout_, const 
     CU_LAUNCHED("k_encoder_bwd_wpe");
 }
 
-/* ---- column sums (bias and LayerNorm parameter gradients) ------------------------------ */
-/* Pass 1: block (x: 256 columns, y: one chunk of rows) writes one partial
- * sum per (chunk, column); pass 2 adds the chunks in order. */
-
-static int rows_per_chunk(int N)
-{
-    int r = 64;
-    while ((N + r - 1) / r > 4096) r *= 2;
-    return r;
-}
-
-template <typename A>
-__global__ void k_colsum_partial(float *part, const A *x, int N, int C, int rpc)
-{
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
-    int r0 = blockIdx.y * rpc, r1 = min(N, r0 + rpc);
-    float s = 0.0f;
-    for (int r = r0; r < r1; r++) s += cu_ld(x[(size_t)r * C + c]);
-    part[(size_t)blockIdx.y * C + c] = s;
-}
-
-__global__ void k_colsum_finish(float *dst, const float *part, int chunks, int C)
-{
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
-    float s = 0.0f;
-    for (int k = 0; k < chunks; k++) s += part[(size_t)k * C + c];
-    dst[c] += s;
-}
+/* ---- column sums (bias and LayerNorm parameter gradients): colsum.cuh ------------------- */
 
 template <typename A> int cu_colsum_acc(float *dst, const A *x, int N, int C)
 {
@@ -280,8 +252,8 @@ template <typename A> int cu_colsum_acc(float *dst, const A *x, int N, int C)
     dim3 grid((C + CU_THREADS - 1) / CU_THREADS, chunks);
     k_colsum_partial<A><<<grid, CU_THREADS, 0, g_cu.stream>>>(part, x, N, C, rpc);
     if (CU_LAUNCHED("k_colsum_partial")) return CLPT_EIO;
-    k_colsum_finish<<<(C + CU_THREADS - 1) / CU_THREADS, CU_THREADS, 0, g_cu.stream>>>(dst, part,
-                                                                                      chunks, C);
+    k_colsum_finish<<<colsum_finish_grid(C, 1), colsum_finish_block(), 0, g_cu.stream>>>(dst, part, NULL, NULL,
+                                                                                        chunks, C);
     return CU_LAUNCHED("k_colsum_finish");
 }
 
@@ -332,9 +304,8 @@ void cu_layernorm_backward(clpt_act *dinp_, float *dw, float *db, const clpt_act
     k_ln_bwd_partial<A><<<dim3(cb, chunks), CU_THREADS, 0, g_cu.stream>>>(pw, pb, dout, inp, mean,
                                                                       rstd, N, C, rpc);
     if (CU_LAUNCHED("k_ln_bwd_partial")) return;
-    k_colsum_finish<<<cb, CU_THREADS, 0, g_cu.stream>>>(dw, pw, chunks, C);
-    if (CU_LAUNCHED("k_colsum_finish")) return;
-    k_colsum_finish<<<cb, CU_THREADS, 0, g_cu.stream>>>(db, pb, chunks, C);
+    k_colsum_finish<<<colsum_finish_grid(C, 2), colsum_finish_block(), 0, g_cu.stream>>>(dw, pw, db, pb, chunks,
+                                                                                        C);
     CU_LAUNCHED("k_colsum_finish");
 }
 
