@@ -745,6 +745,21 @@ static void test_layer_ops(void)
                   "classifier chunk not halved (%zu rows)", clpt_cuda_logits_rows_fit());
         check_status("classifier with little memory");
         clpt_cuda_set_logits_chunk(0);
+        if (!strcmp(mode, "bf16")) {
+            /* where the logits fit but not with their bf16 gradient G, both
+             * are given back before the halved try: in 300 MB, 1200 rows
+             * (L 241 MB, G 121 MB) run as two chunks of 600 (L 151 MB and G
+             * 75 MB with scratch's margin), not as four with the first L kept */
+            clpt_cuda_release_scratch();
+            classifier_room = (size_t)300 << 20;
+            test_classifier(mode, 1200, 16, 50257, 1);
+            classifier_room = 0;
+            printf("classifier in 300 MB to spare: %zu rows per chunk\n", clpt_cuda_logits_rows_fit());
+            CHECK_MSG(clpt_cuda_logits_rows_fit() == 600, "classifier chunk of %zu rows, not 600",
+                      clpt_cuda_logits_rows_fit());
+            check_status("classifier with its logits but not their gradient in memory");
+            clpt_cuda_set_logits_chunk(0);
+        }
         /* with 512 MB chunks V = 200003 makes 670-row chunks: 700 rows take
          * two of 350 (rows of 800 KB, too large to cache) */
         clpt_cuda_set_logits_chunk((size_t)512 << 20);

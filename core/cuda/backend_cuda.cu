@@ -179,14 +179,18 @@ static void *scratch_get(int slot, size_t bytes, int record)
 void *cu_scratch(int slot, size_t bytes) { return scratch_get(slot, bytes, 1); }
 void *cu_scratch_try(int slot, size_t bytes) { return scratch_get(slot, bytes, 0); }
 
+void cu_scratch_drop(int slot)
+{
+    if (!scratch[slot].p) return;
+    CU_CHECK(cudaStreamSynchronize(g_cu.stream));
+    cu_free_tracked(scratch[slot].p, scratch[slot].bytes);
+    scratch[slot].p = NULL;
+    scratch[slot].bytes = 0;
+}
+
 void cu_scratch_release(void)
 {
-    CU_CHECK(cudaStreamSynchronize(g_cu.stream));
-    for (int i = 0; i < CU_SLOT_COUNT; i++) {
-        cu_free_tracked(scratch[i].p, scratch[i].bytes);
-        scratch[i].p = NULL;
-        scratch[i].bytes = 0;
-    }
+    for (int i = 0; i < CU_SLOT_COUNT; i++) cu_scratch_drop(i);
 }
 
 /* ---- bf16 shadows of parameters ------------------------------------------------------ */

@@ -275,6 +275,10 @@ void cu_classifier(float *losses, int *ranks, clpt_act *dinp_, float *dwte, cons
             break;
         }
         if (last) return;
+        /* a logits block that was had but whose G was not is given back
+         * with G's, or the halved request would keep it at full size */
+        cu_scratch_drop(CU_SLOT_LOGITS);
+        cu_scratch_drop(CU_SLOT_CONV_B);
         rows /= 2;
     }
     cu_operand W;

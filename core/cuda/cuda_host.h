@@ -30,6 +30,9 @@ void *cu_scratch(int slot, size_t bytes);
 /* the same, but a failure is only NULL, not recorded: for a caller with
  * another way to do the work */
 void *cu_scratch_try(int slot, size_t bytes);
+/* gives one slot's memory back (after the stream's work is done), so that a
+ * smaller request does not keep a larger block that failed to pair up */
+void cu_scratch_drop(int slot);
 
 /* 1 when the attention was chosen (clpt_cuda_set_attn, CLPT_CUDA_ATTN):
  * falling back from it is then said on stderr; 0 for the default choice */
