@@ -3,8 +3,10 @@
 // still uses for rows that are not 16-byte aligned) against the 16-byte
 // ones (<A, 16 / sizeof(A)>), and the dw/db partial sums element-wise
 // (k_ln_bwd_partial) against a 16-byte variant, kept here only: it was
-// slower; and the partial sums' pass 2 as it was (one thread per column)
-// against colsum.cuh's. The kernels are core/cuda/layernorm.cuh's and
+// slower; the partial sums' pass 2 as it was (one thread per column)
+// against colsum.cuh's; and the whole backward as it runs (dinp, partials,
+// finish) against a candidate that fuses dinp and the partials
+// (k_ln_bwd_fused, kept here until it is measured). The kernels are core/cuda/layernorm.cuh's and
 // colsum.cuh's. Rerun the comparison
 // in bench/results/h100-2026-11-26-bf16.md with build/bench/ln_micro, or:
 //     nvcc -O3 -std=c++17 -arch=sm_90 -Icore bench/ln_micro.cu -o /tmp/ln_micro && /tmp/ln_micro
@@ -54,6 +56,78 @@ __global__ void k_ln_bwd_partial_v(float *pw, float *pb, const A *dout, const A 
     }
 }
 
+// A candidate, kept here until measured: dinp (as k_ln_bwd_dx<A, V>) and
+// the dw/db partial sums in one kernel, reading dout and inp once instead
+// of twice. A block of W warps takes a chunk of 4 W rows, each warp every
+// W-th row; each lane adds d n and d for the columns it owns into its
+// warp's slots in shared memory (slot (j V + e) 32 + lane for column
+// lane V + j 32 V + e: no bank conflicts, no atomics), and the block then
+// adds the W warps' sums in warp order: one partial per chunk, finished by
+// k_colsum_finish, deterministic. Dynamic shared memory: 2 W Cp floats,
+// Cp = C rounded up to 32 V (fused_warps keeps it within 48 KB).
+template <typename A, int V>
+__global__ void k_ln_bwd_fused(A *dinp, float *pw, float *pb, const A *dout, const A *inp, const float *w,
+                               const float *mean, const float *rstd, int N, int C, int Cp)
+{
+    extern __shared__ float sh[];
+    int W = blockDim.x / 32, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    float *sw = sh + (size_t)warp * 2 * Cp, *sb = sw + Cp;
+    for (int i = lane; i < Cp; i += 32) sw[i] = sb[i] = 0.0f;
+    __syncwarp();
+    int r0 = blockIdx.x * 4 * W, r1 = min(N, r0 + 4 * W);
+    for (int row = r0 + warp; row < r1; row += W) {
+        const A *d = dout + (size_t)row * C, *x = inp + (size_t)row * C;
+        A *dx = dinp + (size_t)row * C;
+        float m = mean[row], s = rstd[row], dm = 0.0f, dnm = 0.0f;
+        for (int c = lane * V; c < C; c += 32 * V) {
+            float dv[V], xv[V], wv[V];
+            ld_n<V>(dv, d + c);
+            ld_n<V>(xv, x + c);
+            ld_n<V>(wv, w + c);
+#pragma unroll
+            for (int e = 0; e < V; e++) {
+                float wd = wv[e] * dv[e];
+                dm += wd;
+                dnm += wd * (xv[e] - m) * s;
+            }
+        }
+        dm = cu_warp_sum(dm) / C;
+        dnm = cu_warp_sum(dnm) / C;
+        for (int c = lane * V, j = 0; c < C; c += 32 * V, j++) {
+            float dv[V], xv[V], wv[V], o[V];
+            ld_n<V>(dv, d + c);
+            ld_n<V>(xv, x + c);
+            ld_n<V>(wv, w + c);
+            ld_n<V>(o, dx + c);
+#pragma unroll
+            for (int e = 0; e < V; e++) {
+                float n = (xv[e] - m) * s;
+                o[e] += (wv[e] * dv[e] - dm - n * dnm) * s;
+                sw[(j * V + e) * 32 + lane] += dv[e] * n;
+                sb[(j * V + e) * 32 + lane] += dv[e];
+            }
+            st_n<V>(dx + c, o);
+        }
+    }
+    __syncthreads();
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+        int j = c / (32 * V), rem = c % (32 * V), slot = (j * V + rem % V) * 32 + rem / V;
+        float a = 0.0f, b = 0.0f;
+        for (int k = 0; k < W; k++) {
+            a += sh[(size_t)k * 2 * Cp + slot];
+            b += sh[(size_t)k * 2 * Cp + Cp + slot];
+        }
+        pw[(size_t)blockIdx.x * C + c] = a;
+        pb[(size_t)blockIdx.x * C + c] = b;
+    }
+}
+// warps per block of k_ln_bwd_fused: up to 8, with 2 W Cp floats in 48 KB
+static int fused_warps(int Cp)
+{
+    int W = (48 << 10) / (2 * Cp * 4);
+    return W < 1 ? 1 : W > 8 ? 8 : W;
+}
+
 __global__ void k_init(float *f, size_t n, unsigned seed, float scale, float off)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
@@ -74,6 +148,80 @@ template <typename A> __global__ void k_widen(float *d, const A *s, size_t n)
 }
 
 #define CK(x) do { cudaError_t e_ = (x); if (e_) { printf("CUDA %s at %d\n", cudaGetErrorString(e_), __LINE__); exit(1); } } while (0)
+
+// LayerNorm backward as it runs (k_ln_bwd_dx<A, V>, k_ln_bwd_partial, one
+// k_colsum_finish for dw and db) against k_ln_bwd_fused and the same
+// finish: time per call, and dinp, dw and db of the two compared
+template <typename A>
+static void fused(const char *tag, int N, int C, const A *d, const A *x, const float *w, const float *mean,
+                  const float *rstd, A *dx, float *f, float *h1, float *h2)
+{
+    const int V = cu_vec<A>::N;
+    int Cp = (C + 32 * V - 1) / (32 * V) * (32 * V), W = fused_warps(Cp), rows = 4 * W;
+    int rpc = rows_per_chunk(N), chunks_now = (N + rpc - 1) / rpc, chunks_fused = (N + rows - 1) / rows;
+    size_t n = (size_t)N * C, smem = 2 * (size_t)W * Cp * sizeof(float);
+    float *part, *dwb, *g1 = (float *)malloc(2 * C * 4), *g2 = (float *)malloc(2 * C * 4);
+    size_t maxch = chunks_fused > chunks_now ? chunks_fused : chunks_now;
+    CK(cudaMalloc(&part, 2 * maxch * C * 4));
+    CK(cudaMalloc(&dwb, 2 * C * 4));
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    int gdx = (N + 7) / 8;
+    for (int variant = 0; variant < 2; variant++) {
+        int reps = 50;
+        for (int it = -3; it < reps; it++) {
+            if (it == 0) cudaEventRecord(e0);
+            if (variant) {
+                k_ln_bwd_fused<A, V><<<chunks_fused, 32 * W, smem>>>(dx, part, part + (size_t)chunks_fused * C, d, x,
+                                                                    w, mean, rstd, N, C, Cp);
+                k_colsum_finish<<<colsum_finish_grid(C, 2), colsum_finish_block()>>>(
+                    dwb, part, dwb + C, part + (size_t)chunks_fused * C, chunks_fused, C);
+            } else {
+                k_ln_bwd_dx<A, V><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C);
+                k_ln_bwd_partial<A><<<dim3((C + 255) / 256, chunks_now), 256>>>(
+                    part, part + (size_t)chunks_now * C, d, x, mean, rstd, N, C, rpc);
+                k_colsum_finish<<<colsum_finish_grid(C, 2), colsum_finish_block()>>>(
+                    dwb, part, dwb + C, part + (size_t)chunks_now * C, chunks_now, C);
+            }
+        }
+        cudaEventRecord(e1);
+        CK(cudaEventSynchronize(e1));
+        float ms;
+        cudaEventElapsedTime(&ms, e0, e1);
+        printf("%s %-18s %8.4f ms (%d chunks)\n", tag, variant ? "bwd fused" : "bwd dx+partial", ms / reps,
+               variant ? chunks_fused : chunks_now);
+        if (variant) printf("%s   fused: %d warps, %zu B of shared memory per block\n", tag, W, smem);
+        // once more from zero, for the comparison
+        CK(cudaMemset(dx, 0, n * sizeof(A)));
+        CK(cudaMemset(dwb, 0, 2 * C * 4));
+        if (variant) {
+            k_ln_bwd_fused<A, V><<<chunks_fused, 32 * W, smem>>>(dx, part, part + (size_t)chunks_fused * C, d, x, w,
+                                                                mean, rstd, N, C, Cp);
+            k_colsum_finish<<<colsum_finish_grid(C, 2), colsum_finish_block()>>>(
+                dwb, part, dwb + C, part + (size_t)chunks_fused * C, chunks_fused, C);
+        } else {
+            k_ln_bwd_dx<A, V><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C);
+            k_ln_bwd_partial<A><<<dim3((C + 255) / 256, chunks_now), 256>>>(
+                part, part + (size_t)chunks_now * C, d, x, mean, rstd, N, C, rpc);
+            k_colsum_finish<<<colsum_finish_grid(C, 2), colsum_finish_block()>>>(
+                dwb, part, dwb + C, part + (size_t)chunks_now * C, chunks_now, C);
+        }
+        CK(cudaGetLastError());
+        k_widen<A><<<1024, 256>>>(f, dx, n);
+        CK(cudaMemcpy(variant ? h2 : h1, f, n * 4, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(variant ? g2 : g1, dwb, 2 * C * 4, cudaMemcpyDeviceToHost));
+    }
+    double md = 0, mx = 0, gd = 0, gx = 0;
+    for (size_t i = 0; i < n; i++) { md = fmax(md, fabs(h1[i] - h2[i])); mx = fmax(mx, fabs(h1[i])); }
+    for (int i = 0; i < 2 * C; i++) { gd = fmax(gd, fabs(g1[i] - g2[i])); gx = fmax(gx, fabs(g1[i])); }
+    printf("%s bwd fused vs dx+partial: dinp max |diff| %.3g of max %.3g; dw, db max |diff| %.3g of max %.3g\n",
+           tag, md, mx, gd, gx);
+    CK(cudaFree(part));
+    CK(cudaFree(dwb));
+    free(g1);
+    free(g2);
+}
 
 template <typename A> static void run(const char *tag, int N, int C)
 {
@@ -179,6 +327,9 @@ template <typename A> static void run(const char *tag, int N, int C)
     for (size_t i = 0; i < np; i++) ndiff += p1[i] != p2[i];
     printf("%s partial old vs vec: %zu of %zu differ\n", tag, ndiff, np);
     CK(cudaGetLastError());
+    fused(tag, N, C, d, x, w, mean, rstd, dx, f, h1, h2);
+    free(p1);
+    free(p2);
 }
 
 int main(void)
