@@ -78,21 +78,8 @@ __global__ void k_ln_bwd_fused(A *dinp, float *pw, float *pb, const A *dout, con
     for (int row = r0 + warp; row < r1; row += W) {
         const A *d = dout + (size_t)row * C, *x = inp + (size_t)row * C;
         A *dx = dinp + (size_t)row * C;
-        float m = mean[row], s = rstd[row], dm = 0.0f, dnm = 0.0f;
-        for (int c = lane * V; c < C; c += 32 * V) {
-            float dv[V], xv[V], wv[V];
-            ld_n<V>(dv, d + c);
-            ld_n<V>(xv, x + c);
-            ld_n<V>(wv, w + c);
-#pragma unroll
-            for (int e = 0; e < V; e++) {
-                float wd = wv[e] * dv[e];
-                dm += wd;
-                dnm += wd * (xv[e] - m) * s;
-            }
-        }
-        dm = cu_warp_sum(dm) / C;
-        dnm = cu_warp_sum(dnm) / C;
+        float m = mean[row], s = rstd[row], dm, dnm;
+        ln_bwd_row_means<V>(&dm, &dnm, d, x, w, m, s, C, lane);
         for (int c = lane * V, j = 0; c < C; c += 32 * V, j++) {
             float dv[V], xv[V], wv[V], o[V];
             ld_n<V>(dv, d + c);
@@ -168,22 +155,22 @@ static void fused(const char *tag, int N, int C, const A *d, const A *x, const f
     cudaEventCreate(&e0);
     cudaEventCreate(&e1);
     int gdx = (N + 7) / 8;
+    auto launch = [&](int variant) { // dinp += and dwb += the backward's, one way or the other
+        int chunks = variant ? chunks_fused : chunks_now;
+        float *pb = part + (size_t)chunks * C;
+        if (variant) {
+            k_ln_bwd_fused<A, V><<<chunks_fused, 32 * W, smem>>>(dx, part, pb, d, x, w, mean, rstd, N, C, Cp);
+        } else {
+            k_ln_bwd_dx<A, V><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C);
+            k_ln_bwd_partial<A><<<dim3((C + 255) / 256, chunks_now), 256>>>(part, pb, d, x, mean, rstd, N, C, rpc);
+        }
+        k_colsum_finish<<<colsum_finish_grid(C, 2), colsum_finish_block()>>>(dwb, part, dwb + C, pb, chunks, C);
+    };
     for (int variant = 0; variant < 2; variant++) {
         int reps = 50;
         for (int it = -3; it < reps; it++) {
             if (it == 0) cudaEventRecord(e0);
-            if (variant) {
-                k_ln_bwd_fused<A, V><<<chunks_fused, 32 * W, smem>>>(dx, part, part + (size_t)chunks_fused * C, d, x,
-                                                                    w, mean, rstd, N, C, Cp);
-                k_colsum_finish<<<colsum_finish_grid(C, 2), colsum_finish_block()>>>(
-                    dwb, part, dwb + C, part + (size_t)chunks_fused * C, chunks_fused, C);
-            } else {
-                k_ln_bwd_dx<A, V><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C);
-                k_ln_bwd_partial<A><<<dim3((C + 255) / 256, chunks_now), 256>>>(
-                    part, part + (size_t)chunks_now * C, d, x, mean, rstd, N, C, rpc);
-                k_colsum_finish<<<colsum_finish_grid(C, 2), colsum_finish_block()>>>(
-                    dwb, part, dwb + C, part + (size_t)chunks_now * C, chunks_now, C);
-            }
+            launch(variant);
         }
         cudaEventRecord(e1);
         CK(cudaEventSynchronize(e1));
@@ -195,18 +182,7 @@ static void fused(const char *tag, int N, int C, const A *d, const A *x, const f
         // once more from zero, for the comparison
         CK(cudaMemset(dx, 0, n * sizeof(A)));
         CK(cudaMemset(dwb, 0, 2 * C * 4));
-        if (variant) {
-            k_ln_bwd_fused<A, V><<<chunks_fused, 32 * W, smem>>>(dx, part, part + (size_t)chunks_fused * C, d, x, w,
-                                                                mean, rstd, N, C, Cp);
-            k_colsum_finish<<<colsum_finish_grid(C, 2), colsum_finish_block()>>>(
-                dwb, part, dwb + C, part + (size_t)chunks_fused * C, chunks_fused, C);
-        } else {
-            k_ln_bwd_dx<A, V><<<gdx, 256>>>(dx, d, x, w, mean, rstd, N, C);
-            k_ln_bwd_partial<A><<<dim3((C + 255) / 256, chunks_now), 256>>>(
-                part, part + (size_t)chunks_now * C, d, x, mean, rstd, N, C, rpc);
-            k_colsum_finish<<<colsum_finish_grid(C, 2), colsum_finish_block()>>>(
-                dwb, part, dwb + C, part + (size_t)chunks_now * C, chunks_now, C);
-        }
+        launch(variant);
         CK(cudaGetLastError());
         k_widen<A><<<1024, 256>>>(f, dx, n);
         CK(cudaMemcpy(variant ? h2 : h1, f, n * 4, cudaMemcpyDeviceToHost));

@@ -81,15 +81,12 @@ __global__ void k_ln_fwd(A *out, float *mean, float *rstd, const A *inp, const f
  * ran at a tenth of the 16-byte speed on an H100 (0.43 against 0.039 ms at
  * N = 16384, C = 768, bench/ln_micro.cu); with fp32 16 bytes are 15%
  * faster. */
-template <typename A, int V>
-__global__ void k_ln_bwd_dx(A *dinp, const A *dout, const A *inp, const float *w, const float *mean,
-                            const float *rstd, int N, int C)
+/* a warp's first pass over a row d, x of k_ln_bwd_dx: mean(w d) and
+ * mean(w d n), in every lane */
+template <int V, typename A>
+static __device__ __forceinline__ void ln_bwd_row_means(float *dm_, float *dnm_, const A *d, const A *x,
+                                                        const float *w, float m, float s, int C, int lane)
 {
-    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (row >= N) return; /* whole warps leave together: the shuffles stay full */
-    const A *d = dout + (size_t)row * C, *x = inp + (size_t)row * C;
-    A *dx = dinp + (size_t)row * C;
-    float m = mean[row], s = rstd[row];
     float dm = 0.0f, dnm = 0.0f;
     for (int c = lane * V; c < C; c += 32 * V) {
         float dv[V], xv[V], wv[V];
@@ -103,8 +100,20 @@ __global__ void k_ln_bwd_dx(A *dinp, const A *dout, const A *inp, const float *w
             dnm += wd * (xv[e] - m) * s;
         }
     }
-    dm = cu_warp_sum(dm) / C;
-    dnm = cu_warp_sum(dnm) / C;
+    *dm_ = cu_warp_sum(dm) / C;
+    *dnm_ = cu_warp_sum(dnm) / C;
+}
+
+template <typename A, int V>
+__global__ void k_ln_bwd_dx(A *dinp, const A *dout, const A *inp, const float *w, const float *mean,
+                            const float *rstd, int N, int C)
+{
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= N) return; /* whole warps leave together: the shuffles stay full */
+    const A *d = dout + (size_t)row * C, *x = inp + (size_t)row * C;
+    A *dx = dinp + (size_t)row * C;
+    float m = mean[row], s = rstd[row], dm, dnm;
+    ln_bwd_row_means<V>(&dm, &dnm, d, x, w, m, s, C, lane);
     for (int c = lane * V; c < C; c += 32 * V) {
         float dv[V], xv[V], wv[V], o[V];
         ld_n<V>(dv, d + c);
