@@ -80,21 +80,10 @@ __global__ void k_ln_bwd_fused(A *dinp, float *pw, float *pb, const A *dout, con
         A *dx = dinp + (size_t)row * C;
         float m = mean[row], s = rstd[row], dm, dnm;
         ln_bwd_row_means<V>(&dm, &dnm, d, x, w, m, s, C, lane);
-        for (int c = lane * V, j = 0; c < C; c += 32 * V, j++) {
-            float dv[V], xv[V], wv[V], o[V];
-            ld_n<V>(dv, d + c);
-            ld_n<V>(xv, x + c);
-            ld_n<V>(wv, w + c);
-            ld_n<V>(o, dx + c);
-#pragma unroll
-            for (int e = 0; e < V; e++) {
-                float n = (xv[e] - m) * s;
-                o[e] += (wv[e] * dv[e] - dm - n * dnm) * s;
-                sw[(j * V + e) * 32 + lane] += dv[e] * n;
-                sb[(j * V + e) * 32 + lane] += dv[e];
-            }
-            st_n<V>(dx + c, o);
-        }
+        ln_bwd_row_dx<V>(dx, d, x, w, m, s, dm, dnm, C, lane, [&](int j, int e, float dv, float n) {
+            sw[(j * V + e) * 32 + lane] += dv * n;
+            sb[(j * V + e) * 32 + lane] += dv;
+        });
     }
     __syncthreads();
     for (int c = threadIdx.x; c < C; c += blockDim.x) {
@@ -195,6 +184,8 @@ static void fused(const char *tag, int N, int C, const A *d, const A *x, const f
            tag, md, mx, gd, gx);
     CK(cudaFree(part));
     CK(cudaFree(dwb));
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
     free(g1);
     free(g2);
 }

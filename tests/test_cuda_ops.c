@@ -749,7 +749,8 @@ static void test_layer_ops(void)
             /* where the logits fit but not with their bf16 gradient G, both
              * are given back before the halved try: in 300 MB, 1200 rows
              * (L 241 MB, G 121 MB) run as two chunks of 600 (L 151 MB and G
-             * 75 MB with scratch's margin), not as four with the first L kept */
+             * 75 MB with scratch's margin); with the first L kept, every
+             * halved G failed down to the 256-row floor, and the call with it */
             clpt_cuda_release_scratch();
             classifier_room = (size_t)300 << 20;
             test_classifier(mode, 1200, 16, 50257, 1);

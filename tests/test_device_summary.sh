@@ -26,8 +26,9 @@ row() { # name params B tps mfu_measured eval_ratio peak_gb
 } >"$out/bench.log"
 echo "100% tests passed, 0 tests failed out of 4" >"$out/tests.log"
 
-OUT=$out bash "$src/bench/device.sh" summary >"$work/stdout" 2>"$work/stderr" ||
-  { cat "$work/stderr"; echo "FAIL: device.sh summary exited $?"; exit 1; }
+rc=0
+OUT=$out bash "$src/bench/device.sh" summary >"$work/stdout" 2>"$work/stderr" || rc=$?
+[ $rc -eq 0 ] || { cat "$work/stderr"; echo "FAIL: device.sh summary exited $rc"; exit 1; }
 s=$out/summary.md
 [ -s "$s" ] || { echo "FAIL: no summary.md"; exit 1; }
 [ -s "$out/bench.log" ] || { echo "FAIL: summary emptied bench.log"; exit 1; }

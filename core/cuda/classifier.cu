@@ -275,8 +275,8 @@ void cu_classifier(float *losses, int *ranks, clpt_act *dinp_, float *dwte, cons
             break;
         }
         if (last) return;
-        /* a logits block that was had but whose G was not is given back
-         * with G's, or the halved request would keep it at full size */
+        /* give back the logits block too (got where G was not), or the
+         * halved request would keep it at full size: slots only grow */
         cu_scratch_drop(CU_SLOT_LOGITS);
         cu_scratch_drop(CU_SLOT_CONV_B);
         rows /= 2;

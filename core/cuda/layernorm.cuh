@@ -104,6 +104,30 @@ static __device__ __forceinline__ void ln_bwd_row_means(float *dm_, float *dnm_,
     *dnm_ = cu_warp_sum(dnm) / C;
 }
 
+/* a warp's second pass over the row: dx += (w d - mean(w d) - n mean(w d n))
+ * rstd, and each element's d and n handed to each(j, e, d, n), for column
+ * lane V + j 32 V + e (k_ln_bwd_dx hands them to nothing; a kernel that
+ * also sums dw and db adds them up) */
+template <int V, typename A, typename F>
+static __device__ __forceinline__ void ln_bwd_row_dx(A *dx, const A *d, const A *x, const float *w, float m,
+                                                     float s, float dm, float dnm, int C, int lane, F each)
+{
+    for (int c = lane * V, j = 0; c < C; c += 32 * V, j++) {
+        float dv[V], xv[V], wv[V], o[V];
+        ld_n<V>(dv, d + c);
+        ld_n<V>(xv, x + c);
+        ld_n<V>(wv, w + c);
+        ld_n<V>(o, dx + c);
+#pragma unroll
+        for (int e = 0; e < V; e++) {
+            float n = (xv[e] - m) * s;
+            o[e] += (wv[e] * dv[e] - dm - n * dnm) * s;
+            each(j, e, dv[e], n);
+        }
+        st_n<V>(dx + c, o);
+    }
+}
+
 template <typename A, int V>
 __global__ void k_ln_bwd_dx(A *dinp, const A *dout, const A *inp, const float *w, const float *mean,
                             const float *rstd, int N, int C)
@@ -114,19 +138,7 @@ __global__ void k_ln_bwd_dx(A *dinp, const A *dout, const A *inp, const float *w
     A *dx = dinp + (size_t)row * C;
     float m = mean[row], s = rstd[row], dm, dnm;
     ln_bwd_row_means<V>(&dm, &dnm, d, x, w, m, s, C, lane);
-    for (int c = lane * V; c < C; c += 32 * V) {
-        float dv[V], xv[V], wv[V], o[V];
-        ld_n<V>(dv, d + c);
-        ld_n<V>(xv, x + c);
-        ld_n<V>(wv, w + c);
-        ld_n<V>(o, dx + c);
-#pragma unroll
-        for (int e = 0; e < V; e++) {
-            float n = (xv[e] - m) * s;
-            o[e] += (wv[e] * dv[e] - dm - n * dnm) * s;
-        }
-        st_n<V>(dx + c, o);
-    }
+    ln_bwd_row_dx<V>(dx, d, x, w, m, s, dm, dnm, C, lane, [](int, int, float, float) {});
 }
 
 /* partial sums of dw = sum d n and db = sum d over a chunk of rows */
