@@ -4,11 +4,11 @@
 // ones (<A, 16 / sizeof(A)>), and the dw/db partial sums element-wise
 // (k_ln_bwd_partial) against a 16-byte variant, kept here only: it was
 // slower; the partial sums' pass 2 as it was (one thread per column)
-// against colsum.cuh's; and the whole backward as it runs (dinp, partials,
-// finish) against a candidate that fuses dinp and the partials
-// (k_ln_bwd_fused, kept here until it is measured). The kernels are core/cuda/layernorm.cuh's and
-// colsum.cuh's. Rerun the comparison
-// in bench/results/h100-2026-11-26-bf16.md with build/bench/ln_micro, or:
+// against colsum.cuh's; and the backward in three kernels (dinp, partials,
+// finish: the default) against the one that fuses dinp and the partials
+// (k_ln_bwd_fused, clpt_cuda_set_ln_fused). The kernels are
+// core/cuda/layernorm.cuh's and colsum.cuh's. Rerun the comparison in
+// bench/results/h100-2026-11-26-bf16.md with build/bench/ln_micro, or:
 //     nvcc -O3 -std=c++17 -arch=sm_90 -Icore bench/ln_micro.cu -o /tmp/ln_micro && /tmp/ln_micro
 #include <math.h>
 #include <stdio.h>
@@ -56,54 +56,6 @@ __global__ void k_ln_bwd_partial_v(float *pw, float *pb, const A *dout, const A 
     }
 }
 
-// A candidate, kept here until measured: dinp (as k_ln_bwd_dx<A, V>) and
-// the dw/db partial sums in one kernel, reading dout and inp once instead
-// of twice. A block of W warps takes a chunk of 4 W rows, each warp every
-// W-th row; each lane adds d n and d for the columns it owns into its
-// warp's slots in shared memory (slot (j V + e) 32 + lane for column
-// lane V + j 32 V + e: no bank conflicts, no atomics), and the block then
-// adds the W warps' sums in warp order: one partial per chunk, finished by
-// k_colsum_finish, deterministic. Dynamic shared memory: 2 W Cp floats,
-// Cp = C rounded up to 32 V (fused_warps keeps it within 48 KB).
-template <typename A, int V>
-__global__ void k_ln_bwd_fused(A *dinp, float *pw, float *pb, const A *dout, const A *inp, const float *w,
-                               const float *mean, const float *rstd, int N, int C, int Cp)
-{
-    extern __shared__ float sh[];
-    int W = blockDim.x / 32, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    float *sw = sh + (size_t)warp * 2 * Cp, *sb = sw + Cp;
-    for (int i = lane; i < Cp; i += 32) sw[i] = sb[i] = 0.0f;
-    __syncwarp();
-    int r0 = blockIdx.x * 4 * W, r1 = min(N, r0 + 4 * W);
-    for (int row = r0 + warp; row < r1; row += W) {
-        const A *d = dout + (size_t)row * C, *x = inp + (size_t)row * C;
-        A *dx = dinp + (size_t)row * C;
-        float m = mean[row], s = rstd[row], dm, dnm;
-        ln_bwd_row_means<V>(&dm, &dnm, d, x, w, m, s, C, lane);
-        ln_bwd_row_dx<V>(dx, d, x, w, m, s, dm, dnm, C, lane, [&](int j, int e, float dv, float n) {
-            sw[(j * V + e) * 32 + lane] += dv * n;
-            sb[(j * V + e) * 32 + lane] += dv;
-        });
-    }
-    __syncthreads();
-    for (int c = threadIdx.x; c < C; c += blockDim.x) {
-        int j = c / (32 * V), rem = c % (32 * V), slot = (j * V + rem % V) * 32 + rem / V;
-        float a = 0.0f, b = 0.0f;
-        for (int k = 0; k < W; k++) {
-            a += sh[(size_t)k * 2 * Cp + slot];
-            b += sh[(size_t)k * 2 * Cp + Cp + slot];
-        }
-        pw[(size_t)blockIdx.x * C + c] = a;
-        pb[(size_t)blockIdx.x * C + c] = b;
-    }
-}
-// warps per block of k_ln_bwd_fused: up to 8, with 2 W Cp floats in 48 KB
-static int fused_warps(int Cp)
-{
-    int W = (48 << 10) / (2 * Cp * 4);
-    return W < 1 ? 1 : W > 8 ? 8 : W;
-}
-
 __global__ void k_init(float *f, size_t n, unsigned seed, float scale, float off)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
@@ -133,7 +85,7 @@ static void fused(const char *tag, int N, int C, const A *d, const A *x, const f
                   const float *rstd, A *dx, float *f, float *h1, float *h2)
 {
     const int V = cu_vec<A>::N;
-    int Cp = (C + 32 * V - 1) / (32 * V) * (32 * V), W = fused_warps(Cp), rows = 4 * W;
+    int Cp = ln_fused_cols(C, V), W = ln_fused_warps(Cp), rows = 4 * W;
     int rpc = rows_per_chunk(N), chunks_now = (N + rpc - 1) / rpc, chunks_fused = (N + rows - 1) / rows;
     size_t n = (size_t)N * C, smem = 2 * (size_t)W * Cp * sizeof(float);
     float *part, *dwb, *g1 = (float *)malloc(2 * C * 4), *g2 = (float *)malloc(2 * C * 4);

@@ -7,7 +7,7 @@
 #ifndef CLPT_CUDA_COLSUM_CUH
 #define CLPT_CUDA_COLSUM_CUH
 
-#include "cuda_common.cuh"
+#include "cu_device.cuh"
 
 /* rows per chunk of pass 1: 64, or more so that there are at most 4096 chunks */
 static inline int rows_per_chunk(int N)
@@ -37,7 +37,7 @@ __global__ void k_colsum_partial(float *part, const A *x, int N, int C, int rpc)
  * before, left 768 threads each waiting on 256 (B = 16) to 1024 (B = 64)
  * loads in series. Launch with colsum_finish_grid(C, sums). */
 #define COLSUM_FIN_Y 16
-__global__ void __launch_bounds__(32 * COLSUM_FIN_Y)
+static __global__ void __launch_bounds__(32 * COLSUM_FIN_Y)
     k_colsum_finish(float *dst0, const float *part0, float *dst1, const float *part1, int chunks, int C)
 {
     __shared__ float sh[COLSUM_FIN_Y][33];

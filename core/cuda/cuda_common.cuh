@@ -20,11 +20,10 @@ extern "C" {
 #include "clpt.h"
 }
 #include "clpt_cuda.h"
+#include "cu_device.cuh"
 #include "cuda_host.h"
 
 enum { CU_GEMM_FP32, CU_GEMM_TF32, CU_GEMM_BF16FAST, CU_GEMM_BF16 };
-
-typedef __nv_bfloat16 bf16;
 
 typedef struct cu_state {
     cudaStream_t stream;
@@ -153,14 +152,6 @@ static inline unsigned cu_grid(size_t n, int threads)
     return (unsigned)(want < cap ? want : cap);
 }
 
-/* sum over the 32 lanes of a warp; every lane gets the same value because
- * each butterfly step adds the same two numbers in either order */
-static __device__ __forceinline__ float cu_warp_sum(float v)
-{
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
 /* column sums of a row-major (N, C) matrix, added to dst (C): deterministic
  * two-pass reduction (fixed row chunks, then chunks in order) */
 template <typename A> int cu_colsum_acc(float *dst, const A *x, int N, int C);
@@ -192,33 +183,8 @@ int cu_attention_backward_mma(A *dqkv, const A *dout, const A *qkv, const float 
 /* The layer ops are templates over the activation element type A: float
  * (the "cuda" backend with fp32 activations) or bf16 (activations stored in
  * bf16; arithmetic stays fp32, each result is rounded once when stored).
- * backend_cuda.cu puts one instantiation of each into each vtable. */
-
-static __device__ __forceinline__ float cu_ld(float x) { return x; }
-static __device__ __forceinline__ float cu_ld(bf16 x) { return __bfloat162float(x); }
-template <typename T> static __device__ __forceinline__ T cu_st(float x);
-template <> __device__ __forceinline__ float cu_st<float>(float x) { return x; }
-template <> __device__ __forceinline__ bf16 cu_st<bf16>(float x) { return __float2bfloat16_rn(x); }
-
-/* 16 bytes of T (CU_VEC<T> elements) to and from floats; p 16-byte aligned */
-template <typename T> struct cu_vec { enum { N = 16 / sizeof(T) }; };
-template <typename T>
-static __device__ __forceinline__ void cu_load16(float *f, const T *p)
-{
-    int4 raw = *(const int4 *)p;
-    const T *e = (const T *)&raw;
-#pragma unroll
-    for (int i = 0; i < cu_vec<T>::N; i++) f[i] = cu_ld(e[i]);
-}
-template <typename T>
-static __device__ __forceinline__ void cu_store16(T *p, const float *f)
-{
-    int4 raw;
-    T *e = (T *)&raw;
-#pragma unroll
-    for (int i = 0; i < cu_vec<T>::N; i++) e[i] = cu_st<T>(f[i]);
-    *(int4 *)p = raw;
-}
+ * backend_cuda.cu puts one instantiation of each into each vtable. Loads
+ * and stores of either type as floats: cu_device.cuh. */
 
 /* the cuBLAS type of T */
 template <typename T> static inline cudaDataType_t cu_type(void);

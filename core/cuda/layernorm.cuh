@@ -5,7 +5,7 @@
 #ifndef CLPT_CUDA_LAYERNORM_CUH
 #define CLPT_CUDA_LAYERNORM_CUH
 
-#include "cuda_common.cuh"
+#include "cu_device.cuh"
 
 /* V consecutive elements of T to and from floats: 16-byte accesses when V
  * fills them (p then 16-byte aligned), else V plain ones */
@@ -139,6 +139,57 @@ __global__ void k_ln_bwd_dx(A *dinp, const A *dout, const A *inp, const float *w
     float m = mean[row], s = rstd[row], dm, dnm;
     ln_bwd_row_means<V>(&dm, &dnm, d, x, w, m, s, C, lane);
     ln_bwd_row_dx<V>(dx, d, x, w, m, s, dm, dnm, C, lane, [](int, int, float, float) {});
+}
+
+/* dinp (as k_ln_bwd_dx<A, V>) and the dw/db partial sums in one kernel,
+ * reading dout and inp once instead of twice (clpt_cuda_set_ln_fused). A
+ * block of W warps takes a chunk of 4 W rows, each warp every W-th row;
+ * each lane adds d n and d for the columns it owns into its warp's slots
+ * in shared memory (slot (j V + e) 32 + lane for column lane V + j 32 V +
+ * e: no bank conflicts, no atomics, and each lane zeroes and adds only its
+ * own slots), and the block then adds the W warps' sums in warp order: one
+ * partial per chunk, finished by k_colsum_finish, deterministic. Dynamic
+ * shared memory: 2 W Cp floats, Cp = ln_fused_cols(C, V); ln_fused_warps
+ * chooses W. */
+template <typename A, int V>
+__global__ void k_ln_bwd_fused(A *dinp, float *pw, float *pb, const A *dout, const A *inp, const float *w,
+                               const float *mean, const float *rstd, int N, int C, int Cp)
+{
+    CU_DYN_SHARED(float, sh);
+    int W = blockDim.x / 32, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    float *sw = sh + (size_t)warp * 2 * Cp, *sb = sw + Cp;
+    for (int i = lane; i < Cp; i += 32) sw[i] = sb[i] = 0.0f;
+    int r0 = blockIdx.x * 4 * W, r1 = min(N, r0 + 4 * W);
+    for (int row = r0 + warp; row < r1; row += W) {
+        const A *d = dout + (size_t)row * C, *x = inp + (size_t)row * C;
+        A *dx = dinp + (size_t)row * C;
+        float m = mean[row], s = rstd[row], dm, dnm;
+        ln_bwd_row_means<V>(&dm, &dnm, d, x, w, m, s, C, lane);
+        ln_bwd_row_dx<V>(dx, d, x, w, m, s, dm, dnm, C, lane, [&](int j, int e, float dv, float n) {
+            sw[(j * V + e) * 32 + lane] += dv * n;
+            sb[(j * V + e) * 32 + lane] += dv;
+        });
+    }
+    __syncthreads();
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+        int j = c / (32 * V), rem = c % (32 * V), slot = (j * V + rem % V) * 32 + rem / V;
+        float a = 0.0f, b = 0.0f;
+        for (int k = 0; k < W; k++) {
+            a += sh[(size_t)k * 2 * Cp + slot];
+            b += sh[(size_t)k * 2 * Cp + Cp + slot];
+        }
+        pw[(size_t)blockIdx.x * C + c] = a;
+        pb[(size_t)blockIdx.x * C + c] = b;
+    }
+}
+/* k_ln_bwd_fused's slots per warp: C rounded up to 32 V */
+static inline int ln_fused_cols(int C, int V) { return (C + 32 * V - 1) / (32 * V) * (32 * V); }
+/* its warps per block: up to 8, with 2 W Cp floats in the 48 KB a block
+ * may have without asking; 0 where one warp's do not fit */
+static inline int ln_fused_warps(int Cp)
+{
+    int W = (48 << 10) / (2 * Cp * 4);
+    return W > 8 ? 8 : W;
 }
 
 /* partial sums of dw = sum d n and db = sum d over a chunk of rows */
