@@ -10,6 +10,8 @@
  *       [--xent-cache 1|0]  (logit rows kept in shared memory for the
  *       gradient pass where they fit, or read twice; RESULT's xent says which ran)
  *       [--logits fp32|bf16]  (the logits training takes; default clpt's)
+ *       [--ln-fused 0|1]  (LayerNorm backward in one kernel or three; default
+ *       clpt's; RESULT's lnf says whether the one ran)
  *       [--peak 989 --measured 0] [--profile 1]
  *       trains at the first batch size of the list that fits (forward,
  *       backward, AdamW with clipping), then times evaluation forwards
@@ -45,7 +47,7 @@ static double now(void)
 typedef struct opts {
     const char *name, *gemm, *batches, *attn, *act, *logits;
     clpt_model_config cfg;
-    int T, steps, warmup, eval_steps, lt, size, reps, profile, gelu_fusion, xent_cache;
+    int T, steps, warmup, eval_steps, lt, size, reps, profile, gelu_fusion, xent_cache, ln_fused;
     double max_seconds, peak, measured;
 } opts;
 
@@ -74,6 +76,7 @@ static int parse(opts *o, int argc, char **argv)
         else if (!strcmp(a, "--gelu-fusion")) o->gelu_fusion = atoi(v);
         else if (!strcmp(a, "--xent-cache")) o->xent_cache = atoi(v);
         else if (!strcmp(a, "--logits")) o->logits = v;
+        else if (!strcmp(a, "--ln-fused")) o->ln_fused = atoi(v);
         else if (!strcmp(a, "--peak")) o->peak = atof(v);
         else if (!strcmp(a, "--measured")) o->measured = atof(v);
         else if (!strcmp(a, "--size")) o->size = atoi(v);
@@ -335,14 +338,15 @@ static int run_batch(const opts *o, const clpt_backend *be, int B, const int *x,
     double fpt = 6.0 * N + 6.0 * o->cfg.n_layer * (double)o->cfg.n_embd * T;
     double tps = B * T / train_s, etps = B * T / eval_s, tflops = tps * fpt / 1e12;
     printf("RESULT kind=train name=%s params=%.1fM L=%d C=%d B=%d T=%d act=%s gemm=%s lt=%d gelu=%d attn=%s "
-           "xent=%s logits=%s steps=%d train_ms=%.2f train_tps=%.0f tflops=%.1f mfu_peak=%.1f mfu_measured=%.1f "
+           "xent=%s logits=%s lnf=%d steps=%d train_ms=%.2f train_tps=%.0f tflops=%.1f mfu_peak=%.1f mfu_measured=%.1f "
            "eval_tps=%.0f eval_ratio=%.2f peak_gb=%.2f dev_used_gb=%.2f loss=%.4f eval_loss=%.4f\n",
            o->name, N / 1e6, o->cfg.n_layer, o->cfg.n_embd, B, T, be->act_bytes == 2 ? "bf16" : "fp32",
            be->act_bytes == 2 ? "bf16" : clpt_cuda_gemm(), clpt_cuda_lt(), clpt_cuda_gelu_fused() > 0,
            /* what ran: cudnn falls back to mma where it cannot */
            !strcmp(clpt_cuda_attn(), "cudnn") && clpt_cuda_cudnn_runs() == 0 ? "mma(cudnn-unavailable)"
                                                                                : clpt_cuda_attn(),
-           clpt_cuda_xent_cached() > 0 ? "cached" : "twice", clpt_cuda_logits_in_effect(be->act_bytes), steps,
+           clpt_cuda_xent_cached() > 0 ? "cached" : "twice", clpt_cuda_logits_in_effect(be->act_bytes),
+           clpt_cuda_ln_fused_runs() > 0, steps,
            train_s * 1e3, tps, tflops, o->peak > 0 ? 100 * tflops / o->peak : 0.0,
            o->measured > 0 ? 100 * tflops / o->measured : 0.0, etps, etps / tps, peak / 1e9,
            (dtotal - dfree) / 1e9, loss, eloss);
@@ -365,6 +369,7 @@ static int cmd_train(const opts *o)
     clpt_cuda_set_lt(o->lt);
     clpt_cuda_set_gelu_fusion(o->gelu_fusion);
     clpt_cuda_set_xent_cache(o->xent_cache);
+    if (o->ln_fused >= 0) clpt_cuda_set_ln_fused(o->ln_fused);
     if (o->logits && clpt_cuda_set_logits(o->logits)) return fprintf(stderr, "bench_cuda: %s\n", clpt_errmsg()), 1;
     char dev[256];
     clpt_cuda_device_info(dev, sizeof dev, NULL, NULL, NULL);
@@ -416,7 +421,8 @@ int main(int argc, char **argv)
     opts o = {.name = "model", .gemm = "bf16", .attn = "auto", .act = "bf16", .batches = "64,48,32,24,16,12,8,6,4,2,1",
               .cfg = {12, 12, 768, 1024, 50257, 1e-5f}, .T = 1024, .steps = 10, .warmup = 2,
               .eval_steps = 10, .lt = 1, .size = 8192, .reps = 20, .max_seconds = 60,
-              .peak = 989, .measured = 0, .gelu_fusion = -1, .xent_cache = 1};
+              .peak = 989, .measured = 0, .gelu_fusion = -1, .xent_cache = 1,
+              .ln_fused = -1};
     if (argc < 2 || parse(&o, argc, argv)) {
         fprintf(stderr, "usage: bench_cuda gemm|train [options] (see bench/bench_cuda.c)\n");
         return 2;

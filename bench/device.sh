@@ -280,9 +280,13 @@ phase_bench() {
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn mma --gelu-fusion 1
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 0
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 1 --xent-cache 0
-  # bf16 logits in training (not the default), at B = 16 and 64
+  # bf16 logits in training and LayerNorm backward in one kernel (neither
+  # the default yet), each at B = 16 and 64, then both at B = 64
   bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 1 --logits bf16
   bench gpt2 12 12 768 64 --act bf16 --lt 1 --attn auto --gelu-fusion 1 --logits bf16
+  bench gpt2 12 12 768 16 --act bf16 --lt 1 --attn auto --gelu-fusion 1 --ln-fused 1
+  bench gpt2 12 12 768 64 --act bf16 --lt 1 --attn auto --gelu-fusion 1 --ln-fused 1
+  bench gpt2 12 12 768 64 --act bf16 --lt 1 --attn auto --gelu-fusion 1 --ln-fused 1 --logits bf16
 }
 
 # the whole test suite with the GPU visible, so `runtime.backend = auto`
@@ -373,7 +377,8 @@ goals() {
   grep '^RESULT kind=train' "$OUT/bench.log" | grep -v ' status=' | awk '
     { delete f; for (i = 3; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } }
     { n = f["name"]; tps = f["train_tps"] + 0; mfu = f["mfu_measured"] + 0; er = f["eval_ratio"] + 0 }
-    { cfg = sprintf("B = %s, %s activations, %s attention, %s logits", f["B"], f["act"], f["attn"], f["logits"]) }
+    { cfg = sprintf("B = %s, %s activations, %s attention, %s logits%s", f["B"], f["act"], f["attn"], f["logits"],
+                    f["lnf"] == "1" ? ", fused LayerNorm backward" : "") }
     n == "gpt2" && tps > best { best = tps; bestcfg = cfg }
     n != "gpt2" && mfu > 0 && (!(n in share) || mfu > share[n]) { share[n] = mfu; sharecfg[n] = cfg }
     n ~ /xl/ { xlgb[n] = f["peak_gb"] " GB at B = " f["B"] }
@@ -387,6 +392,9 @@ goals() {
       if (minr != "") printf "- evaluation: at least %.2f x training (lowest: %s): %s\n", minr, minname, (minr >= 3 ? "met" : "not met")
     }'
 }
+
+# the LN backward column: lnf=1 one kernel, lnf=0 three, absent (older logs) blank
+lnb() { case "$1" in 1) echo fused ;; 0) echo "3 kernels" ;; esac; }
 
 write_summary() {
   {
@@ -412,14 +420,14 @@ write_summary() {
       "and against the measured GEMM rate. peak GB: memory the backend allocated; used GB: the" \
       "whole device (context and cuBLAS included)."
     echo
-    echo "| model | params | activations | GEMM | Lt | GELU fused | attention | logit rows | logits | B | train tok/s | ms/step | TFLOP/s | MFU peak | MFU measured | eval tok/s | eval/train | peak GB | used GB |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| model | params | activations | GEMM | Lt | GELU fused | attention | logit rows | logits | LN backward | B | train tok/s | ms/step | TFLOP/s | MFU peak | MFU measured | eval tok/s | eval/train | peak GB | used GB |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     grep '^RESULT kind=train' "$OUT/bench.log" | while read -r line; do
       v() { echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
       if [ -n "$(v status)" ]; then
-        echo "| $(v name) | | | | | | | | | $(v status) | | | | | | | | | |"
+        echo "| $(v name) | | | | | | | | | | $(v status) | | | | | | | | | |"
       else
-        echo "| $(v name) | $(v params) | $(v act) | $(v gemm) | $(v lt) | $(v gelu) | $(v attn) | $(v xent) | $(v logits) | $(v B) | $(v train_tps) | $(v train_ms) | $(v tflops) | $(v mfu_peak)% | $(v mfu_measured)% | $(v eval_tps) | $(v eval_ratio) | $(v peak_gb) | $(v dev_used_gb) |"
+        echo "| $(v name) | $(v params) | $(v act) | $(v gemm) | $(v lt) | $(v gelu) | $(v attn) | $(v xent) | $(v logits) | $(lnb "$(v lnf)") | $(v B) | $(v train_tps) | $(v train_ms) | $(v tflops) | $(v mfu_peak)% | $(v mfu_measured)% | $(v eval_tps) | $(v eval_ratio) | $(v peak_gb) | $(v dev_used_gb) |"
       fi
     done
     goals

@@ -617,9 +617,18 @@ static void test_layer_ops(void)
     test_encoder(3, 17, 40, 7);
     test_encoder(2, 64, 768, 50257);
     test_encoder_ids(2, 64, 96, 300);
-    test_layernorm(37, 70);
-    test_layernorm(1, 1);
-    test_layernorm(300, 768);
+    /* LayerNorm backward in three kernels (the default), then in one */
+    for (int fused = 0; fused < 2; fused++) {
+        clpt_cuda_set_ln_fused(fused);
+        long runs = clpt_cuda_ln_fused_runs();
+        test_layernorm(37, 70);
+        test_layernorm(1, 1);
+        test_layernorm(300, 768);
+        test_layernorm(13, 1600);
+        CHECK_MSG(clpt_cuda_ln_fused_runs() - runs == (fused ? 4 : 0), "LayerNorm backward fused %d: %ld fused runs",
+                  fused, clpt_cuda_ln_fused_runs() - runs);
+    }
+    clpt_cuda_set_ln_fused(0);
     test_gelu(100003);
     check_status("the element-wise layer ops");
 

@@ -525,7 +525,7 @@ extern "C" const clpt_backend *clpt_backend_cuda(void)
         if (init_device() == 0) {
             const char *mode = getenv("CLPT_CUDA_GEMM"), *lt = getenv("CLPT_CUDA_LT");
             const char *attn = getenv("CLPT_CUDA_ATTN"), *act = getenv("CLPT_CUDA_ACT");
-            const char *gelu = getenv("CLPT_CUDA_GELU_FUSION");
+            const char *gelu = getenv("CLPT_CUDA_GELU_FUSION"), *lnf = getenv("CLPT_CUDA_LN_FUSED");
             if (mode && *mode && clpt_cuda_set_gemm(mode))
                 fprintf(stderr, "clpt: %s; using bf16\n", clpt_errmsg());
             if (attn && *attn && clpt_cuda_set_attn(attn))
@@ -534,6 +534,7 @@ extern "C" const clpt_backend *clpt_backend_cuda(void)
                 fprintf(stderr, "clpt: %s; using bf16\n", clpt_errmsg());
             if (lt && *lt) g_cu.use_lt = atoi(lt) != 0;
             if (gelu && *gelu) g_cu.gelu_fusion = atoi(gelu) < 0 ? -1 : atoi(gelu) != 0;
+            if (lnf && *lnf) clpt_cuda_set_ln_fused(atoi(lnf) != 0);
             fill_vtable<float>(&cuda_backend);
             fill_vtable<bf16>(&cuda_backend_bf16);
             ready = 1;

@@ -120,6 +120,15 @@ void clpt_cuda_set_memory_cap(size_t bytes);
 void clpt_cuda_set_xent_cache(int on);
 /* how many chunks have run through the cached pass so far */
 long clpt_cuda_xent_cached(void);
+/* LayerNorm backward in one kernel that computes dinp and the dw/db
+ * partial sums in one read of dout and inp (1), or in three, dinp, the
+ * partial sums and their finish (0, the default). Both are deterministic;
+ * dw and db are summed in another order. Rows wider than 48 KB of column
+ * sums per warp (C above 6144) always take the three. CLPT_CUDA_LN_FUSED=1
+ * in the environment sets it when the backend starts. */
+void clpt_cuda_set_ln_fused(int on);
+/* how many LayerNorm backward passes have run through the fused kernel */
+long clpt_cuda_ln_fused_runs(void);
 
 /* Backend ops return nothing (backend.h), so the first failure inside one
  * (a CUDA or cuBLAS error, scratch memory exhausted, an unsupported shape)

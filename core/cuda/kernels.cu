@@ -280,6 +280,42 @@ void cu_layernorm_forward(clpt_act *out, float *mean, float *rstd, const clpt_ac
     CU_LAUNCHED("k_ln_fwd");
 }
 
+/* LayerNorm backward as one kernel (k_ln_bwd_fused) where a warp's column
+ * slots fit in 48 KB, or as three (dinp, the partial sums, their finish);
+ * the three by default until the fused one is measured end to end */
+static int ln_fused;
+static long ln_fused_runs;
+extern "C" void clpt_cuda_set_ln_fused(int on) { ln_fused = on; }
+extern "C" long clpt_cuda_ln_fused_runs(void) { return ln_fused_runs; }
+
+template <typename A, int V>
+static void ln_backward(A *dinp, float *dw, float *db, const A *dout, const A *inp, const float *w,
+                        const float *mean, const float *rstd, int N, int C)
+{
+    int Cp = ln_fused_cols(C, V), W = ln_fused ? ln_fused_warps(Cp) : 0;
+    int rows = W ? 4 * W : rows_per_chunk(N), chunks = (N + rows - 1) / rows;
+    float *pw = (float *)cu_scratch(CU_SLOT_PARTIAL, 2 * (size_t)chunks * C * sizeof(float));
+    if (!pw) return;
+    float *pb = pw + (size_t)chunks * C;
+    if (W) {
+        k_ln_bwd_fused<A, V><<<chunks, 32 * W, 2 * (size_t)W * Cp * sizeof(float), g_cu.stream>>>(
+            dinp, pw, pb, dout, inp, w, mean, rstd, N, C, Cp);
+        if (CU_LAUNCHED("k_ln_bwd_fused")) return;
+        ln_fused_runs++;
+    } else {
+        int rows_per_block = CU_THREADS / 32, blocks = (N + rows_per_block - 1) / rows_per_block;
+        k_ln_bwd_dx<A, V><<<blocks, CU_THREADS, 0, g_cu.stream>>>(dinp, dout, inp, w, mean, rstd, N, C);
+        if (CU_LAUNCHED("k_ln_bwd_dx")) return;
+        int cb = (C + CU_THREADS - 1) / CU_THREADS;
+        k_ln_bwd_partial<A><<<dim3(cb, chunks), CU_THREADS, 0, g_cu.stream>>>(pw, pb, dout, inp, mean, rstd, N,
+                                                                          C, rows);
+        if (CU_LAUNCHED("k_ln_bwd_partial")) return;
+    }
+    k_colsum_finish<<<colsum_finish_grid(C, 2), colsum_finish_block(), 0, g_cu.stream>>>(dw, pw, db, pb, chunks,
+                                                                                        C);
+    CU_LAUNCHED("k_colsum_finish");
+}
+
 template <typename A>
 void cu_layernorm_backward(clpt_act *dinp_, float *dw, float *db, const clpt_act *dout_,
                            const clpt_act *inp_, const float *w, const float *mean,
@@ -287,26 +323,12 @@ void cu_layernorm_backward(clpt_act *dinp_, float *dw, float *db, const clpt_act
 {
     A *dinp = (A *)dinp_;
     const A *dout = (const A *)dout_, *inp = (const A *)inp_;
-    int rows_per_block = CU_THREADS / 32, blocks = (N + rows_per_block - 1) / rows_per_block;
     /* a row of C elements is 16-byte aligned when the tensor is and C is a
      * multiple of V */
     if (aligned16(dinp, dout, inp, C, cu_vec<A>::N) && aligned16(w, w, w, C, 4))
-        k_ln_bwd_dx<A, cu_vec<A>::N>
-            <<<blocks, CU_THREADS, 0, g_cu.stream>>>(dinp, dout, inp, w, mean, rstd, N, C);
+        ln_backward<A, cu_vec<A>::N>(dinp, dw, db, dout, inp, w, mean, rstd, N, C);
     else
-        k_ln_bwd_dx<A, 1><<<blocks, CU_THREADS, 0, g_cu.stream>>>(dinp, dout, inp, w, mean, rstd, N, C);
-    if (CU_LAUNCHED("k_ln_bwd_dx")) return;
-    int rpc = rows_per_chunk(N), chunks = (N + rpc - 1) / rpc;
-    float *pw = (float *)cu_scratch(CU_SLOT_PARTIAL, 2 * (size_t)chunks * C * sizeof(float));
-    if (!pw) return;
-    float *pb = pw + (size_t)chunks * C;
-    int cb = (C + CU_THREADS - 1) / CU_THREADS;
-    k_ln_bwd_partial<A><<<dim3(cb, chunks), CU_THREADS, 0, g_cu.stream>>>(pw, pb, dout, inp, mean,
-                                                                      rstd, N, C, rpc);
-    if (CU_LAUNCHED("k_ln_bwd_partial")) return;
-    k_colsum_finish<<<colsum_finish_grid(C, 2), colsum_finish_block(), 0, g_cu.stream>>>(dw, pw, db, pb, chunks,
-                                                                                        C);
-    CU_LAUNCHED("k_colsum_finish");
+        ln_backward<A, 1>(dinp, dw, db, dout, inp, w, mean, rstd, N, C);
 }
 
 /* ---- GELU (tanh approximation) --------------------------------------------------- */
