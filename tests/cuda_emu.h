@@ -5,7 +5,11 @@
  * emu::launch(kernel, grid, block, smem, args...) runs every block of the
  * grid in turn (x fastest). In a block, each thread is a fiber with its
  * own stack (ucontext), and the fibers take turns on one OS thread: each
- * runs until it reaches a barrier or returns. The barriers are
+ * runs until it reaches a barrier or returns. emu::order sets the order of
+ * the turns between two barriers: by thread index (0, the default),
+ * reversed (1), or shuffled anew each time (2), so that a test can run its
+ * kernels under each and catch a result that depends on which thread got
+ * there first (a missing barrier). The barriers are
  * __syncthreads(), __syncwarp() and each warp shuffle (a lane deposits its
  * value, waits for its warp, reads its partner's, and waits again).
  * __shared__ arrays become function statics, which the blocks share one
@@ -70,6 +74,9 @@ struct state {
 inline state st;
 /* the dynamic shared memory a block may have (bytes) */
 inline size_t smem_limit = 48 << 10;
+/* the fibers' turns: 0 by thread index, 1 reversed, 2 shuffled each round */
+inline int order = 0;
+inline uint64_t order_state = 0x9e3779b97f4a7c15ull;
 enum { STACK_BYTES = 64 << 10 };
 
 [[noreturn]] inline void fail(const char *fmt, const char *what, int a = 0, int b = 0)
@@ -118,9 +125,20 @@ inline void run_block()
         f.ctx.uc_link = &st.sched;
         makecontext(&f.ctx, entry, 0);
     }
+    std::vector<int> turn(n);
+    for (int i = 0; i < n; i++) turn[i] = order == 1 ? n - 1 - i : i;
     for (;;) {
-        for (int i = 0; i < n; i++)
-            if (st.fibers[i].state == RUN) {
+        if (order == 2)
+            for (int i = n - 1; i > 0; i--) { /* Fisher-Yates, xorshift64 */
+                order_state ^= order_state << 13;
+                order_state ^= order_state >> 7;
+                order_state ^= order_state << 17;
+                int j = (int)(order_state % (uint64_t)(i + 1)), t = turn[i];
+                turn[i] = turn[j];
+                turn[j] = t;
+            }
+        for (int k = 0; k < n; k++)
+            if (int i = turn[k]; st.fibers[i].state == RUN) {
                 st.cur = &st.fibers[i];
                 st.switches++;
                 swapcontext(&st.sched, &st.fibers[i].ctx);

@@ -167,8 +167,8 @@ template <typename A> static void test_layernorm(int N, int C)
         compare(what, dw.data(), rdw.data(), C, 1e-5);
         compare(what, db.data(), rdb.data(), C, 1e-5);
 
-        /* the fused kernel: the same dinp bit for bit (the same helpers), dw and db
-         * summed in another order */
+        /* the fused kernel: the same dinp bit for bit (the same helpers, and no FMA
+         * contraction here to tell them apart), dw and db summed in another order */
         int V = vec ? VEC : 1, Cp = ln_fused_cols(C, V), W = ln_fused_warps(Cp);
         if (!W) continue; /* one warp's slots do not fit: the launcher does not use it */
         int fchunks = (N + 4 * W - 1) / (4 * W);
@@ -290,36 +290,44 @@ int main(void)
     clpt_rng_seed(&rng, seed);
     printf("seed %llu (CLPT_TEST_SEED=%llu replays it)\n", (unsigned long long)seed, (unsigned long long)seed);
 
-    /* rows not a multiple of a block's 8 or of the fused kernel's 4 W; C not a
-     * multiple of 32 (V = 1 only), GPT-2 small's 768, XL's 1600 (3 warps fused) */
-    test_layernorm<float>(37, 70);
-    test_layernorm<bf16>(37, 70);
-    test_layernorm<float>(1, 3); /* (C = 1 makes rstd 1/sqrt(eps): dinp is then rounding noise times 316) */
-    test_layernorm<float>(45, 768);
-    test_layernorm<bf16>(45, 768);
-    test_layernorm<bf16>(13, 1600);
-    test_layernorm<float>(13, 1600);
-    /* one warp's slots over 48 KB: not fused (the test skips that part, as the launcher does) */
-    test_layernorm<float>(3, 6200);
+    /* every test under each order of the threads' turns (cuda_emu.h): a
+     * result that depends on it shows a missing barrier */
+    static const char *orders[] = {"in thread order", "in reverse order", "shuffled"};
+    for (int o = 0; o < 3; o++) {
+        emu::order = o;
+        emu::smem_limit = 48 << 10;
+        int before = check_failures;
+        /* rows not a multiple of a block's 8 or of the fused kernel's 4 W; C not a
+         * multiple of 32 (V = 1 only), GPT-2 small's 768, XL's 1600 (3 warps fused) */
+        test_layernorm<float>(37, 70);
+        test_layernorm<bf16>(37, 70);
+        test_layernorm<float>(1, 3); /* (C = 1 makes rstd 1/sqrt(eps): dinp is then rounding noise times 316) */
+        test_layernorm<float>(45, 768);
+        test_layernorm<bf16>(45, 768);
+        test_layernorm<bf16>(13, 1600);
+        test_layernorm<float>(13, 1600);
+        /* one warp's slots over 48 KB: not fused (the test skips that part, as the launcher does) */
+        test_layernorm<float>(3, 6200);
 
-    test_colsum(1, 1);
-    test_colsum(70, 33);
-    test_colsum(300000, 3); /* 128 rows per chunk, 2344 chunks */
-    test_colsum(5000, 770);
+        test_colsum(1, 1);
+        test_colsum(70, 33);
+        test_colsum(300000, 3); /* 128 rows per chunk, 2344 chunks */
+        test_colsum(5000, 770);
 
-    /* the instantiations classifier.cu launches: uncached 512 threads, cached
-     * 1024 (fp32) or 512 (bf16); vocabularies of 3, 1000 and GPT-2's */
-    test_xent<512, false, float>(3, 1000, 1);
-    test_xent<512, false, float>(3, 1000, 0);
-    test_xent<512, false, bf16>(3, 1000, 0);
-    test_xent<1024, true, float>(3, 1000, 1);
-    test_xent<1024, true, float>(2, 3, 0);
-    test_xent<512, true, bf16>(3, 1000, 0);
-    emu::smem_limit = 227 << 10; /* sm_90's, for a 201 KB row of fp32 logits */
-    test_xent<1024, true, float>(2, 50257, 1);
-    test_xent<512, true, bf16>(2, 50257, 0);
-    test_xent<512, false, float>(2, 50257, 1);
-
+        /* the instantiations classifier.cu launches: uncached 512 threads, cached
+         * 1024 (fp32) or 512 (bf16); vocabularies of 3, 1000 and GPT-2's */
+        test_xent<512, false, float>(3, 1000, 1);
+        test_xent<512, false, float>(3, 1000, 0);
+        test_xent<512, false, bf16>(3, 1000, 0);
+        test_xent<1024, true, float>(3, 1000, 1);
+        test_xent<1024, true, float>(2, 3, 0);
+        test_xent<512, true, bf16>(3, 1000, 0);
+        emu::smem_limit = 227 << 10; /* sm_90's, for a 201 KB row of fp32 logits */
+        test_xent<1024, true, float>(2, 50257, 1);
+        test_xent<512, true, bf16>(2, 50257, 0);
+        test_xent<512, false, float>(2, 50257, 1);
+        printf("threads' turns %s: %s\n", orders[o], check_failures == before ? "all passed" : "FAILED");
+    }
     printf("%ld launches, %ld fiber switches\n", emu::st.launches, emu::st.switches);
     if (check_failures) fprintf(stderr, "%d check(s) failed\n", check_failures);
     return check_failures ? 1 : 0;
