@@ -9,8 +9,11 @@
  * and scheduling are only covered by the `cuda` tests. */
 #include "cuda_emu.h"
 
+#include <float.h>
 #include <math.h>
 #include <time.h>
+
+#include <algorithm>
 
 extern "C" {
 #include "backend.h"
@@ -20,10 +23,16 @@ extern "C" {
 }
 
 #include "cuda/colsum.cuh"
+#include "cuda/kernels.cuh"
 #include "cuda/layernorm.cuh"
 #include "cuda/xent.cuh"
+#include "token_groups.h"
 
-#define THREADS 256 /* kernels.cu's CU_THREADS */
+#define THREADS CU_THREADS /* kernels.cu's threads per block */
+
+/* blocks for a grid-stride loop over n items, as cu_grid gives them but
+ * at most 5, so that the loops go round */
+static unsigned grid_for(size_t n) { return (unsigned)std::min<size_t>((n + THREADS - 1) / THREADS, 5); }
 
 static clpt_rng rng;
 
@@ -92,6 +101,165 @@ static std::vector<float> ref_get(const clpt_backend *be, const clpt_act *a, siz
     std::vector<float> f(n);
     be->act_to_host(f.data(), a, n);
     return f;
+}
+
+/* bitwise: the reference backend's rounding against the kernel's */
+static void compare_bits(const char *what, const void *got, const void *want, size_t bytes)
+{
+    int ok = !memcmp(got, want, bytes);
+    if (!ok || getenv("CLPT_TEST_VERBOSE")) printf("  %-52s %s\n", what, ok ? "bit-identical" : "differs  FAIL");
+    CHECK_MSG(ok, "%s", what);
+}
+
+/* ---- kernels.cuh: conversion, encoder, GELU, AdamW, vector algebra, dot ------------- */
+
+/* k_to_bf16 against cpu-bf16's rounding (ties to even, NaN, infinities,
+ * signed zero, subnormals), and k_from_bf16 back */
+static void test_convert(void)
+{
+    const clpt_backend *ref = clpt_backend_get("cpu-bf16");
+    CHECK(ref != NULL);
+    if (!ref) return;
+    std::vector<float> x = normal(3000, 10.0);
+    const float special[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1.00390625f, 1.01171875f, -1.00390625f,
+                             1e-40f, -3e-39f, 3.3895314e38f, FLT_MAX, 1.0f + 1e-7f};
+    x.insert(x.end(), special, special + sizeof special / sizeof *special);
+    size_t n = x.size();
+    std::vector<bf16> got(n);
+    emu::launch(k_to_bf16, grid_for(n), THREADS, 0, got.data(), (const float *)x.data(), n);
+    clpt_act *a = (clpt_act *)ref->alloc(n * 2);
+    ref->act_to_device(a, x.data(), n);
+    compare_bits("k_to_bf16 against cpu-bf16", got.data(), a, n * 2);
+    std::vector<float> back(n), want = ref_get(ref, a, n);
+    emu::launch(k_from_bf16, grid_for(n), THREADS, 0, back.data(), (const bf16 *)got.data(), n);
+    compare_bits("k_from_bf16 against cpu-bf16", back.data(), want.data(), n * 4);
+    ref->free(a);
+}
+
+template <typename A> static void test_encoder(int B, int T, int C, int V)
+{
+    const clpt_backend *ref = clpt_backend_get(acts<A>::backend());
+    CHECK(ref != NULL);
+    if (!ref) return;
+    int N = B * T;
+    size_t n = (size_t)N * C;
+    char what[128];
+    std::vector<int> tok(N);
+    for (int i = 0; i < N; i++) tok[i] = (int)clpt_rng_below(&rng, (uint64_t)(i % 3 ? V : 2)); /* repeats */
+    std::vector<float> wte = normal((size_t)V * C, 0.5), wpe = normal((size_t)T * C, 0.5);
+    clpt_act *rout = ref_act(ref, std::vector<float>(n));
+    ref->encoder_forward(rout, tok.data(), wte.data(), wpe.data(), B, T, C);
+    std::vector<A> out(n, cu_st<A>(NAN));
+    emu::launch(k_encoder_fwd<A>, grid_for(n), THREADS, 0, out.data(), (const int *)tok.data(),
+                (const float *)wte.data(), (const float *)wpe.data(), T, C, n);
+    snprintf(what, sizeof what, "k_encoder_fwd %s B=%d T=%d C=%d", acts<A>::backend(), B, T, C);
+    compare_bits(what, widen(out.data(), n).data(), ref_get(ref, rout, n).data(), n * 4);
+    ref->free(rout);
+
+    /* backward, with the groups cu_encoder_backward makes */
+    std::vector<float> dout = widen(store<A>(normal(n, 1.0)).data(), n);
+    std::vector<float> dwte = normal((size_t)V * C, 0.1), dwpe = normal((size_t)T * C, 0.1);
+    std::vector<float> rdwte = dwte, rdwpe = dwpe;
+    clpt_act *rdo = ref_act(ref, dout);
+    ref->encoder_backward(rdwte.data(), rdwpe.data(), rdo, tok.data(), B, T, C);
+    ref->free(rdo);
+    std::vector<int> ord(N), tmp(N), grp(2 * (size_t)N + 1);
+    int G = clpt_group_tokens(tok.data(), N, ord.data(), tmp.data(), grp.data());
+    CHECK(G > 0);
+    std::vector<A> ado = store<A>(dout);
+    emu::launch(k_encoder_bwd_wte<A>, dim3(G, (C + THREADS - 1) / THREADS), THREADS, 0, dwte.data(),
+                (const A *)ado.data(), (const int *)ord.data(), (const int *)grp.data() + G + 1,
+                (const int *)grp.data(), C);
+    emu::launch(k_encoder_bwd_wpe<A>, grid_for((size_t)T * C), THREADS, 0, dwpe.data(), (const A *)ado.data(), B,
+                T, C);
+    snprintf(what, sizeof what, "k_encoder_bwd %s B=%d T=%d C=%d (%d ids) dwte", acts<A>::backend(), B, T, C, G);
+    compare(what, dwte.data(), rdwte.data(), dwte.size(), 1e-6);
+    snprintf(what, sizeof what, "k_encoder_bwd %s B=%d T=%d C=%d dwpe", acts<A>::backend(), B, T, C);
+    compare(what, dwpe.data(), rdwpe.data(), dwpe.size(), 1e-6);
+}
+
+/* both ways: 16-byte vectors (vec = 1; n a multiple of them) and element-wise */
+template <typename A> static void test_gelu(size_t n)
+{
+    const clpt_backend *ref = clpt_backend_get(acts<A>::backend());
+    CHECK(ref != NULL);
+    if (!ref) return;
+    char what[128];
+    std::vector<float> x = widen(store<A>(normal(n, 2.0)).data(), n), d = widen(store<A>(normal(n, 1.0)).data(), n);
+    clpt_act *rx = ref_act(ref, x), *ro = ref_act(ref, std::vector<float>(n)), *rd = ref_act(ref, d),
+             *rg = ref_act(ref, std::vector<float>(n));
+    ref->gelu_forward(ro, rx, n);
+    ref->gelu_backward(rg, rx, rd, n);
+    std::vector<float> want_o = ref_get(ref, ro, n), want_g = ref_get(ref, rg, n);
+    ref->free(rx); ref->free(ro); ref->free(rd); ref->free(rg);
+    std::vector<A> ax = store<A>(x), ad = store<A>(d);
+    for (int vec = 0; vec < 2; vec++) {
+        if (vec && n % cu_vec<A>::N) continue;
+        size_t items = vec ? n / cu_vec<A>::N : n;
+        std::vector<A> o(n, cu_st<A>(NAN)), g = ad; /* dinp over dout, as the model calls it */
+        emu::launch(k_gelu_fwd<A>, grid_for(items), THREADS, 0, o.data(), (const A *)ax.data(), n, vec);
+        emu::launch(k_gelu_bwd<A>, grid_for(items), THREADS, 0, g.data(), (const A *)ax.data(), (const A *)g.data(),
+                    n, vec);
+        snprintf(what, sizeof what, "k_gelu_fwd %s n=%zu %s", acts<A>::backend(), n, vec ? "16-byte" : "element-wise");
+        compare(what, widen(o.data(), n).data(), want_o.data(), n, acts<A>::tol());
+        snprintf(what, sizeof what, "k_gelu_bwd %s n=%zu %s, in place", acts<A>::backend(), n,
+                 vec ? "16-byte" : "element-wise");
+        compare(what, widen(g.data(), n).data(), want_g.data(), n, acts<A>::tol());
+    }
+}
+
+/* AdamW (float4 and element-wise), the vector ops and dot against the CPU */
+static void test_vector_ops(size_t n)
+{
+    const clpt_backend *ref = clpt_backend_cpu();
+    char what[128];
+    std::vector<float> p = normal(n, 1.0), g = normal(n, 0.1), m = normal(n, 0.01), v(n);
+    for (auto &x : v) x = (float)fabs(1e-3 * clpt_rng_normal(&rng));
+    const float lr = 3e-4f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f, bc1 = 1 - powf(b1, 7), bc2 = 1 - powf(b2, 7),
+                gscale = 0.7f;
+    std::vector<float> rp = p, rm = m, rv = v;
+    ref->adamw(rp.data(), g.data(), rm.data(), rv.data(), n, lr, b1, b2, eps, wd, bc1, bc2, gscale);
+    float step = lr / bc1, bc2s = sqrtf(bc2), decay = 1.0f - lr * wd;
+    for (int v4 = 0; v4 < 2; v4++) {
+        if (v4 && n % 4) continue;
+        std::vector<float> kp = p, km = m, kv = v;
+        emu::launch(k_adamw, grid_for(v4 ? n / 4 : n), THREADS, 0, kp.data(), (const float *)g.data(), km.data(),
+                    kv.data(), n, b1, b2, eps, decay, step, bc2s, gscale, v4);
+        snprintf(what, sizeof what, "k_adamw n=%zu %s p", n, v4 ? "float4" : "element-wise");
+        compare(what, kp.data(), rp.data(), n, 1e-6);
+        snprintf(what, sizeof what, "k_adamw n=%zu %s m, v", n, v4 ? "float4" : "element-wise");
+        compare(what, km.data(), rm.data(), n, 1e-6);
+        compare(what, kv.data(), rv.data(), n, 1e-6);
+    }
+    std::vector<float> x = normal(n, 1.0), y = normal(n, 1.0), z = normal(n, 1.0);
+    std::vector<float> ry = y, ky = y;
+    ref->axpy(ry.data(), 0.3f, x.data(), n);
+    ref->mul_acc(ry.data(), -0.2f, x.data(), z.data(), n);
+    ref->sq_acc(ry.data(), 0.1f, z.data(), n);
+    ref->scale(ry.data(), 1.7f, n);
+    emu::launch(k_axpy, grid_for(n), THREADS, 0, ky.data(), 0.3f, (const float *)x.data(), n);
+    emu::launch(k_mul_acc, grid_for(n), THREADS, 0, ky.data(), -0.2f, (const float *)x.data(), (const float *)z.data(),
+                n);
+    emu::launch(k_sq_acc, grid_for(n), THREADS, 0, ky.data(), 0.1f, (const float *)z.data(), n);
+    emu::launch(k_scale, grid_for(n), THREADS, 0, ky.data(), 1.7f, n);
+    snprintf(what, sizeof what, "k_axpy, k_mul_acc, k_sq_acc, k_scale n=%zu", n);
+    compare(what, ky.data(), ry.data(), n, 1e-6);
+    std::vector<float> f(n, NAN), rf(n);
+    ref->fill(rf.data(), -2.5f, n);
+    emu::launch(k_fill, grid_for(n), THREADS, 0, f.data(), -2.5f, n);
+    snprintf(what, sizeof what, "k_fill n=%zu", n);
+    compare_bits(what, f.data(), rf.data(), n * 4);
+
+    /* dot over 7 blocks (cu_dot takes 1024), then their final sum */
+    const int nb = 7;
+    std::vector<double> part(nb + 1, NAN);
+    emu::launch(k_dot_partial, nb, THREADS, 0, part.data(), (const float *)x.data(), (const float *)y.data(), n);
+    emu::launch(k_dot_final, 1, THREADS, 0, part.data() + nb, (const double *)part.data(), nb);
+    double want = ref->dot(x.data(), y.data(), n), got = part[nb];
+    int ok = fabs(got - want) <= 1e-12 * (1 + fabs(want));
+    if (!ok || getenv("CLPT_TEST_VERBOSE"))
+        printf("  %-52s %.17g against %.17g%s\n", "k_dot_partial, k_dot_final", got, want, ok ? "" : "  FAIL");
+    CHECK_MSG(ok, "dot n=%zu: %.17g against the CPU's %.17g", n, got, want);
 }
 
 /* ---- LayerNorm ----------------------------------------------------------------------- */
@@ -308,6 +476,16 @@ int main(void)
         test_layernorm<float>(13, 1600);
         /* one warp's slots over 48 KB: not fused (the test skips that part, as the launcher does) */
         test_layernorm<float>(3, 6200);
+
+        test_convert();
+        test_encoder<float>(2, 17, 40, 7);
+        test_encoder<bf16>(3, 64, 96, 300);
+        test_gelu<float>(100003);
+        test_gelu<float>(4096);
+        test_gelu<bf16>(4096);
+        test_gelu<bf16>(1003);
+        test_vector_ops(10001);
+        test_vector_ops(4000);
 
         test_colsum(1, 1);
         test_colsum(70, 33);

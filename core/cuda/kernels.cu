@@ -4,39 +4,24 @@
  * activations are fp32 or bf16 (the template parameter A; loads widen to
  * fp32, stores round once). Every reduction is deterministic (a fixed grid
  * and a fixed combining order; the token-embedding gradient groups the
- * positions by token), so a run repeats bit for bit. */
+ * positions by token), so a run repeats bit for bit. The kernels are in
+ * kernels.cuh, layernorm.cuh and colsum.cuh; this file launches them. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cuda_common.cuh"
 #include "colsum.cuh"
+#include "kernels.cuh"
 #include "layernorm.cuh"
 #include "token_groups.h"
 
-#define CU_THREADS 256
-
-/* grid-stride loop over [0, n) */
-#define CU_FOR(i, n)                                                                    \
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n);            \
-         i += (size_t)gridDim.x * blockDim.x)
-
 /* ---- bf16 conversion ----------------------------------------------------------- */
-
-__global__ void k_to_bf16(__nv_bfloat16 *dst, const float *src, size_t n)
-{
-    CU_FOR(i, n) dst[i] = __float2bfloat16_rn(src[i]);
-}
 
 int cu_to_bf16(__nv_bfloat16 *dst, const float *src, size_t n)
 {
     k_to_bf16<<<cu_grid(n, CU_THREADS), CU_THREADS, 0, g_cu.stream>>>(dst, src, n);
     return CU_LAUNCHED("k_to_bf16");
-}
-
-__global__ void k_from_bf16(float *dst, const bf16 *src, size_t n)
-{
-    CU_FOR(i, n) dst[i] = __bfloat162float(src[i]);
 }
 
 int cu_from_bf16(float *dst, const bf16 *src, size_t n)
@@ -47,18 +32,6 @@ int cu_from_bf16(float *dst, const bf16 *src, size_t n)
 
 
 /* ---- encoder ------------------------------------------------------------------------ */
-
-/* out (B,T,C) = wte[tokens] + wpe[t] */
-template <typename A>
-__global__ void k_encoder_fwd(A *out, const int *tokens, const float *wte, const float *wpe, int T,
-                              int C, size_t n)
-{
-    CU_FOR(i, n) {
-        size_t bt = i / C;
-        int c = (int)(i % C), t = (int)(bt % T);
-        out[i] = cu_st<A>(wte[(size_t)tokens[bt] * C + c] + wpe[(size_t)t * C + c]);
-    }
-}
 
 static void enc_prefetch(const int *tokens, int N);
 
@@ -71,33 +44,6 @@ void cu_encoder_forward(clpt_act *out, const int *tokens, const float *wte, cons
                                                                              wpe, T, C, n);
     if (CU_LAUNCHED("k_encoder_fwd")) return;
     enc_prefetch(tokens, B * T);
-}
-
-/* dwte[tok] += the rows of dout at that token's positions, summed in
- * position order: one block column per distinct token (group g holds the
- * positions ord[start[g]] .. ord[start[g+1] - 1]), so no two threads write
- * the same element and the result has the same bits every run */
-template <typename A>
-__global__ void k_encoder_bwd_wte(float *dwte, const A *dout, const int *ord, const int *gtok,
-                                  const int *gstart, int C)
-{
-    int g = blockIdx.x, c = blockIdx.y * blockDim.x + threadIdx.x;
-    if (c >= C) return;
-    float s = 0.0f;
-    for (int k = gstart[g]; k < gstart[g + 1]; k++) s += cu_ld(dout[(size_t)ord[k] * C + c]);
-    dwte[(size_t)gtok[g] * C + c] += s;
-}
-
-/* dwpe[t] += sum_b dout[b,t]: one thread per (t,c), batch summed in order */
-template <typename A>
-__global__ void k_encoder_bwd_wpe(float *dwpe, const A *dout, int B, int T, int C)
-{
-    size_t n = (size_t)T * C;
-    CU_FOR(i, n) {
-        float s = 0.0f;
-        for (int b = 0; b < B; b++) s += cu_ld(dout[(size_t)b * T * C + i]);
-        dwpe[i] += s;
-    }
 }
 
 /* Positions grouped by token id on the host (token_groups.h), and the
@@ -333,60 +279,6 @@ void cu_layernorm_backward(clpt_act *dinp_, float *dw, float *db, const clpt_act
 
 /* ---- GELU (tanh approximation) --------------------------------------------------- */
 
-#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
-
-/* 0.5 x (1 + tanh(u)) = x sigmoid(2u), as the CPU writes it */
-static __device__ __forceinline__ float gelu_f(float x)
-{
-    float u = GELU_K * (x + 0.044715f * x * x * x);
-    return x / (1.0f + expf(-2.0f * u));
-}
-
-static __device__ __forceinline__ float gelu_b(float x, float d)
-{
-    float u = GELU_K * (x + 0.044715f * x * x * x);
-    float s = 1.0f / (1.0f + expf(-2.0f * u));
-    float du = GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
-    return (s + 2.0f * x * s * (1.0f - s) * du) * d;
-}
-
-/* vec: 16-byte accesses, cu_vec<A>::N elements each (the launcher checks
- * alignment) */
-template <typename A> __global__ void k_gelu_fwd(A *out, const A *inp, size_t n, int vec)
-{
-    const int V = cu_vec<A>::N;
-    if (vec) {
-        CU_FOR(i, n / V) {
-            float x[V];
-            cu_load16(x, inp + i * V);
-#pragma unroll
-            for (int e = 0; e < V; e++) x[e] = gelu_f(x[e]);
-            cu_store16(out + i * V, x);
-        }
-    } else {
-        CU_FOR(i, n) out[i] = cu_st<A>(gelu_f(cu_ld(inp[i])));
-    }
-}
-
-/* dinp may alias dout: each element is read before it is written */
-template <typename A>
-__global__ void k_gelu_bwd(A *dinp, const A *inp, const A *dout, size_t n, int vec)
-{
-    const int V = cu_vec<A>::N;
-    if (vec) {
-        CU_FOR(i, n / V) {
-            float x[V], d[V];
-            cu_load16(x, inp + i * V);
-            cu_load16(d, dout + i * V);
-#pragma unroll
-            for (int e = 0; e < V; e++) x[e] = gelu_b(x[e], d[e]);
-            cu_store16(dinp + i * V, x);
-        }
-    } else {
-        CU_FOR(i, n) dinp[i] = cu_st<A>(gelu_b(cu_ld(inp[i]), cu_ld(dout[i])));
-    }
-}
-
 template <typename A> void cu_gelu_forward(clpt_act *out, const clpt_act *inp, size_t n)
 {
     size_t V = cu_vec<A>::N;
@@ -408,40 +300,6 @@ void cu_gelu_backward(clpt_act *dinp, const clpt_act *inp, const clpt_act *dout,
 
 /* ---- AdamW --------------------------------------------------------------------------- */
 
-__global__ void k_adamw(float *p, const float *g, float *m, float *v, size_t n, float b1,
-                        float b2, float eps, float decay, float step, float bc2s, float gscale, int vec4)
-{
-#define ADAMW_ONE(pi, gi_, mi_, vi_)                                  \
-    do {                                                               \
-        float gi = (gi_) * gscale;                                     \
-        mi_ = b1 * mi_ + (1.0f - b1) * gi;                             \
-        vi_ = b2 * vi_ + (1.0f - b2) * gi * gi;                        \
-        pi = pi * decay - step * mi_ / (sqrtf(vi_) / bc2s + eps);      \
-    } while (0)
-    if (vec4) {
-        CU_FOR(i, n / 4) {
-            float4 pp = ((float4 *)p)[i], gg = ((const float4 *)g)[i], mm = ((float4 *)m)[i],
-                   vv = ((float4 *)v)[i];
-            ADAMW_ONE(pp.x, gg.x, mm.x, vv.x);
-            ADAMW_ONE(pp.y, gg.y, mm.y, vv.y);
-            ADAMW_ONE(pp.z, gg.z, mm.z, vv.z);
-            ADAMW_ONE(pp.w, gg.w, mm.w, vv.w);
-            ((float4 *)p)[i] = pp;
-            ((float4 *)m)[i] = mm;
-            ((float4 *)v)[i] = vv;
-        }
-    } else {
-        CU_FOR(i, n) {
-            float pi = p[i], mi = m[i], vi = v[i];
-            ADAMW_ONE(pi, g[i], mi, vi);
-            m[i] = mi;
-            v[i] = vi;
-            p[i] = pi;
-        }
-    }
-#undef ADAMW_ONE
-}
-
 void cu_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
               float b2, float eps, float wd, float bc1, float bc2, float gscale)
 {
@@ -455,18 +313,6 @@ void cu_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, 
 }
 
 /* ---- vector algebra -------------------------------------------------------------------- */
-
-__global__ void k_fill(float *x, float a, size_t n) { CU_FOR(i, n) x[i] = a; }
-__global__ void k_axpy(float *y, float a, const float *x, size_t n) { CU_FOR(i, n) y[i] += a * x[i]; }
-__global__ void k_scale(float *x, float a, size_t n) { CU_FOR(i, n) x[i] *= a; }
-__global__ void k_mul_acc(float *y, float a, const float *x1, const float *x2, size_t n)
-{
-    CU_FOR(i, n) y[i] += a * x1[i] * x2[i];
-}
-__global__ void k_sq_acc(float *y, float a, const float *x, size_t n)
-{
-    CU_FOR(i, n) y[i] += a * x[i] * x[i];
-}
 
 #define VEC_LAUNCH(kernel, dst, n, ...)                                                     \
     do {                                                                                    \
@@ -485,38 +331,9 @@ void cu_mul_acc(float *y, float a, const float *x1, const float *x2, size_t n)
 }
 void cu_sq_acc(float *y, float a, const float *x, size_t n) { VEC_LAUNCH(k_sq_acc, y, n, y, a, x, n); }
 
-/* ---- dot: fp64 accumulation, fixed grid, fixed tree: the same bits every run ---- */
+/* ---- dot: fp64 accumulation, fixed grid, fixed tree: the same bits every run ---------- */
 
 #define DOT_BLOCKS 1024
-
-/* tree sum of one double per thread over a 256-thread block, into sh[0] */
-static __device__ void block_sum_f64(double *sh, double v)
-{
-    sh[threadIdx.x] = v;
-    __syncthreads();
-    for (int o = CU_THREADS / 2; o > 0; o >>= 1) {
-        if (threadIdx.x < o) sh[threadIdx.x] += sh[threadIdx.x + o];
-        __syncthreads();
-    }
-}
-
-__global__ void k_dot_partial(double *part, const float *x, const float *y, size_t n)
-{
-    __shared__ double sh[CU_THREADS];
-    double s = 0.0;
-    CU_FOR(i, n) s += (double)x[i] * (double)y[i];
-    block_sum_f64(sh, s);
-    if (threadIdx.x == 0) part[blockIdx.x] = sh[0];
-}
-
-__global__ void k_dot_final(double *out, const double *part, int nb)
-{
-    __shared__ double sh[CU_THREADS];
-    double s = 0.0;
-    for (int i = threadIdx.x; i < nb; i += CU_THREADS) s += part[i];
-    block_sum_f64(sh, s);
-    if (threadIdx.x == 0) out[0] = sh[0];
-}
 
 double cu_dot(const float *x, const float *y, size_t n)
 {
