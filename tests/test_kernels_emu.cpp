@@ -1,12 +1,14 @@
-/* test_kernels_emu.cpp - the CUDA backend's LayerNorm, column-sum and
- * classifier-row kernels (core/cuda/layernorm.cuh, colsum.cuh, xent.cuh),
- * run on the CPU through tests/cuda_emu.h and compared with the CPU
- * backend (cpu, or cpu-bf16 for bf16 activations) or with a double
- * reference, on fresh random inputs (CLPT_TEST_SEED replays a run). Each
- * kernel is launched with the grid, block and shared memory its launcher
- * in kernels.cu or classifier.cu gives it. This needs no GPU, so it runs
- * wherever the CUDA toolkit's headers are; the device's own math library
- * and scheduling are only covered by the `cuda` tests. */
+/* test_kernels_emu.cpp - the CUDA backend's kernels that live in headers
+ * (core/cuda/layernorm.cuh, colsum.cuh, xent.cuh, kernels.cuh), run on
+ * the CPU through tests/cuda_emu.h and compared with the CPU backend (cpu,
+ * or cpu-bf16 for bf16 activations) or with a double reference, on fresh
+ * random inputs (CLPT_TEST_SEED replays a run). Each kernel is launched
+ * with the grid, block and shared memory its launcher in kernels.cu or
+ * classifier.cu gives it (grid-stride loops with fewer blocks, so that
+ * they go round). Every check runs under three orders of the threads'
+ * turns. This needs no GPU, so it runs wherever the CUDA toolkit's headers
+ * are; the device's own math library and scheduling are only covered by
+ * the `cuda` tests. */
 #include "cuda_emu.h"
 
 #include <float.h>
