@@ -24,6 +24,7 @@ extern "C" {
 #include "rng.h"
 }
 
+#include "cuda/attention_mma.cuh"
 #include "cuda/colsum.cuh"
 #include "cuda/kernels.cuh"
 #include "cuda/layernorm.cuh"
@@ -45,8 +46,9 @@ static std::vector<float> normal(size_t n, double scale, double off = 0)
     return v;
 }
 
-/* relative L2 error of got against want, checked against tol */
-static void compare(const char *what, const float *got, const float *want, size_t n, double tol)
+/* relative L2 error of got against want, checked against tol; relative
+ * to at least `floor` (an L2 norm) where want is zero in exact arithmetic */
+static void compare(const char *what, const float *got, const float *want, size_t n, double tol, double floor = 0)
 {
     double dd = 0, ww = 0;
     size_t bad = 0;
@@ -59,6 +61,7 @@ static void compare(const char *what, const float *got, const float *want, size_
         dd += d * d;
         ww += (double)want[i] * want[i];
     }
+    if (ww < floor * floor) ww = floor * floor;
     double rel = ww > 0 ? sqrt(dd / ww) : sqrt(dd);
     int ok = !bad && rel <= tol;
     if (!ok || getenv("CLPT_TEST_VERBOSE"))
@@ -262,6 +265,67 @@ static void test_vector_ops(size_t n)
     if (!ok || getenv("CLPT_TEST_VERBOSE"))
         printf("  %-52s %.17g against %.17g%s\n", "k_dot_partial, k_dot_final", got, want, ok ? "" : "  FAIL");
     CHECK_MSG(ok, "dot n=%zu: %.17g against the CPU's %.17g", n, got, want);
+}
+
+/* ---- attention on tensor cores (attention_mma.cuh) ------------------------------------ */
+
+/* forward, then the dQ and dK/dV kernels after the D pass (as attention.cu
+ * runs them), against the reference backend; head size 64 */
+template <typename A> static void test_attention_mma(int B, int T, int NH)
+{
+    const clpt_backend *ref = clpt_backend_get(acts<A>::backend());
+    CHECK(ref != NULL);
+    if (!ref) return;
+    int C = MMA_HD * NH, BT = B * T;
+    size_t nq = (size_t)BT * 3 * C, no = (size_t)BT * C, nl = (size_t)B * NH * T;
+    char what[128];
+    std::vector<float> qkv = widen(store<A>(normal(nq, 1.0)).data(), nq), dout = widen(store<A>(normal(no, 1.0)).data(), no);
+    clpt_act *rq = ref_act(ref, qkv), *ro = ref_act(ref, std::vector<float>(no)), *rdo = ref_act(ref, dout),
+             *rdq = ref_act(ref, std::vector<float>(nq));
+    std::vector<float> rlse(nl);
+    ref->attention_forward(ro, rlse.data(), rq, B, T, C, NH);
+    ref->attention_backward(rdq, rdo, rq, ro, rlse.data(), B, T, C, NH);
+    std::vector<float> want_o = ref_get(ref, ro, no), want_dq = ref_get(ref, rdq, nq);
+    ref->free(rq); ref->free(ro); ref->free(rdo); ref->free(rdq);
+
+    std::vector<A> aq = store<A>(qkv), ado = store<A>(dout), out(no, cu_st<A>(NAN)), dqkv(nq, cu_st<A>(NAN));
+    std::vector<float> lse(nl, NAN);
+    dim3 grid((T + MMA_ROWS - 1) / MMA_ROWS, B * NH);
+    emu::launch(k_attn_fwd_mma<A>, grid, MMA_THREADS, 0, out.data(), lse.data(), (const A *)aq.data(), T, C, NH);
+    snprintf(what, sizeof what, "k_attn_fwd_mma %s B=%d T=%d NH=%d out", acts<A>::backend(), B, T, NH);
+    compare(what, widen(out.data(), no).data(), want_o.data(), no, 2e-2);
+    snprintf(what, sizeof what, "k_attn_fwd_mma %s B=%d T=%d NH=%d lse", acts<A>::backend(), B, T, NH);
+    /* lse is a log: relative to at least 1 per row (T = 1: one score, maybe near 0) */
+    compare(what, lse.data(), rlse.data(), nl, 1e-2, sqrt((double)nl));
+    std::vector<float> D(nl); /* rowsum(dO * O) per (b, h, t), as k_attn_D */
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < T; t++) {
+                size_t off = ((size_t)b * T + t) * C + (size_t)h * MMA_HD;
+                float s = 0.0f;
+                for (int d = 0; d < MMA_HD; d++) s += cu_ld(ado[off + d]) * cu_ld(out[off + d]);
+                D[((size_t)b * NH + h) * T + t] = s;
+            }
+    emu::launch(k_attn_dq_mma<A>, grid, MMA_THREADS, 0, dqkv.data(), (const A *)ado.data(), (const A *)aq.data(),
+                (const float *)lse.data(), (const float *)D.data(), T, C, NH);
+    emu::launch(k_attn_dkv_mma<A>, grid, MMA_THREADS, 0, dqkv.data(), (const A *)ado.data(), (const A *)aq.data(),
+                (const float *)lse.data(), (const float *)D.data(), T, C, NH);
+    std::vector<float> g = widen(dqkv.data(), nq), got[3], want[3];
+    for (int part = 0; part < 3; part++) /* dq, dk, dv */
+        for (int r = 0; r < BT; r++)
+            for (int c = 0; c < C; c++) {
+                got[part].push_back(g[(size_t)r * 3 * C + part * C + c]);
+                want[part].push_back(want_dq[(size_t)r * 3 * C + part * C + c]);
+            }
+    /* T = 1: dq and dk are zero (one key: dS = dP - D = 0), and what the kernels
+     * give is the rounding of dO to bf16; measured against dv's size instead */
+    double dv_norm = 0;
+    for (float x : want[2]) dv_norm += (double)x * x;
+    for (int part = 0; part < 3; part++) {
+        snprintf(what, sizeof what, "k_attn_%s_mma %s B=%d T=%d NH=%d %s", part ? "dkv" : "dq", acts<A>::backend(),
+                 B, T, NH, part == 0 ? "dq" : part == 1 ? "dk" : "dv");
+        compare(what, got[part].data(), want[part].data(), got[part].size(), 3e-2, T == 1 ? sqrt(dv_norm) : 0);
+    }
 }
 
 /* ---- LayerNorm ----------------------------------------------------------------------- */
@@ -488,6 +552,12 @@ int main(void)
         test_gelu<bf16>(1003);
         test_vector_ops(10001);
         test_vector_ops(4000);
+
+        /* T = 1, below, at and above the 64-row block */
+        test_attention_mma<float>(3, 1, 2);
+        test_attention_mma<float>(2, 37, 2);
+        test_attention_mma<bf16>(1, 64, 1);
+        test_attention_mma<bf16>(1, 150, 2);
 
         test_colsum(1, 1);
         test_colsum(70, 33);
